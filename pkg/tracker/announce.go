@@ -1,0 +1,131 @@
+package tracker
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+// announcer runs the announces of one swarm on one connection.
+type announcer struct {
+	cancel   context.CancelFunc
+	interval chan time.Duration // latest interval from the tracker, capacity 1
+	leaving  atomic.Bool        // send "stopped" on exit
+}
+
+// startAnnouncer starts the announce loop of s on cn. Call with c.mu held.
+func (c *Client) startAnnouncer(cn *conn, s *swarm) {
+	ctx, cancel := context.WithCancel(cn.ctx)
+	a := &announcer{cancel: cancel, interval: make(chan time.Duration, 1)}
+	cn.announcers[s] = a
+	cn.wg.Add(1)
+	go func() {
+		defer cn.wg.Done()
+		defer cancel()
+		c.announceLoop(ctx, cn, s, a)
+	}()
+}
+
+// announceLoop announces s on cn: first with event "started", then each time
+// the interval elapses; the interval restarts whenever a response sets one,
+// as the browser's setInterval does. On leave it sends "stopped".
+func (c *Client) announceLoop(ctx context.Context, cn *conn, s *swarm, a *announcer) {
+	event := "started"
+	for {
+		offers := c.offers(ctx, s)
+		if ctx.Err() != nil {
+			break
+		}
+		if b, ok := c.announce(s, event, offers); ok {
+			c.enqueue(cn, outgoing{b: b, kind: kindAnnounce})
+		}
+		event = ""
+
+		c.mu.Lock()
+		d := s.interval
+		c.mu.Unlock()
+		if d == 0 {
+			d = c.cfg.DefaultInterval
+		}
+		if !waitInterval(ctx, a, d) {
+			break
+		}
+	}
+	if a.leaving.Load() && cn.ctx.Err() == nil {
+		c.enqueue(cn, outgoing{b: c.stopped(s), kind: kindAnnounce})
+	}
+}
+
+// waitInterval waits d, restarting on every new interval; false if ctx ended.
+func waitInterval(ctx context.Context, a *announcer, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case d := <-a.interval:
+			t.Reset(d)
+		case <-t.C:
+			return true
+		}
+	}
+}
+
+// offers asks the Handler for offers, within OfferTimeout, and keeps the
+// valid ones.
+func (c *Client) offers(ctx context.Context, s *swarm) []wire.TrackerOffer {
+	octx, cancel := context.WithTimeout(ctx, c.cfg.OfferTimeout)
+	defer cancel()
+	local := s.h.Offers(octx, c.cfg.OffersPerAnnounce)
+	out := make([]wire.TrackerOffer, 0, len(local))
+	for _, o := range local {
+		if len(out) == c.cfg.OffersPerAnnounce {
+			break
+		}
+		if o.ID == "" || o.SDP == "" {
+			c.m.drop(dropInvalid)
+			continue
+		}
+		out = append(out, wire.TrackerOffer{Offer: wire.TrackerSDP{Type: "offer", SDP: o.SDP}, OfferID: o.ID})
+	}
+	return out
+}
+
+// announce encodes an announce, leaving out trailing offers until it fits
+// MaxOutgoingBytes.
+func (c *Client) announce(s *swarm, event string, offers []wire.TrackerOffer) ([]byte, bool) {
+	c.mu.Lock()
+	trackerID := s.trackerID
+	c.mu.Unlock()
+	zero := int64(0)
+	for {
+		numwant := int64(len(offers))
+		m := wire.TrackerMessage{Action: "announce", NumWant: &numwant, Uploaded: &zero, Downloaded: &zero,
+			Event: event, InfoHash: s.infoHash, PeerID: s.peerID, TrackerID: trackerID}
+		if len(offers) > 0 {
+			m.Offers = offers
+		}
+		b := m.AppendJSON(nil)
+		if len(b) <= c.cfg.MaxOutgoingBytes {
+			return b, true
+		}
+		c.m.drop(dropOversized)
+		if len(offers) == 0 {
+			return nil, false
+		}
+		offers = offers[:len(offers)-1]
+	}
+}
+
+func (c *Client) stopped(s *swarm) []byte {
+	c.mu.Lock()
+	trackerID := s.trackerID
+	c.mu.Unlock()
+	zero := int64(0)
+	m := wire.TrackerMessage{Action: "announce", NumWant: &zero, Uploaded: &zero, Downloaded: &zero, Event: "stopped",
+		InfoHash: s.infoHash, PeerID: s.peerID, TrackerID: trackerID}
+	return m.AppendJSON(nil)
+}
