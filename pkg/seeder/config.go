@@ -1,0 +1,525 @@
+package seeder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+// Config is superpeer's YAML configuration. Every limit has a safe default
+// (DefaultConfig); a file only needs the streams. Field comments double as
+// the operator documentation in docs/config.md.
+type Config struct {
+	// Trackers are the WebTorrent tracker URLs the browsers announce to.
+	// Default: P2P Media Loader's public trackers.
+	Trackers []string `yaml:"trackers"`
+	// TrackerClient tunes how superpeer talks to those trackers.
+	TrackerClient TrackerClientConfig `yaml:"tracker_client"`
+	// WebRTC configures the peer connections to browsers.
+	WebRTC WebRTCConfig `yaml:"webrtc"`
+	// HTTP is the admin listener: /metrics, /healthz, /readyz.
+	HTTP HTTPConfig `yaml:"http"`
+	// Origin configures fetching from the streams' origins.
+	Origin OriginConfig `yaml:"origin"`
+	// Cache bounds the segment bytes held in memory.
+	Cache CacheConfig `yaml:"cache"`
+	// Peers bounds connected browsers and upload.
+	Peers PeersConfig `yaml:"peers"`
+	// Streams are the HLS streams to seed.
+	Streams []StreamConfig `yaml:"streams"`
+}
+
+// TrackerClientConfig tunes the WebTorrent tracker connections.
+type TrackerClientConfig struct {
+	// Origin is sent as the WebSocket Origin header; trackers with an origin
+	// allow-list drop clients without one.
+	Origin string `yaml:"origin"`
+	// OffersPerAnnounce is how many WebRTC offers each announce carries, so
+	// the tracker pairs superpeer with browsers instead of waiting for theirs.
+	OffersPerAnnounce int `yaml:"offers_per_announce"`
+	// PeerIDPrefix starts every peer id superpeer announces (20 chars in all).
+	PeerIDPrefix string `yaml:"peer_id_prefix"`
+	// MaxMessageBytes caps tracker messages read.
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
+	// PingInterval is how often the WebSocket is pinged.
+	PingInterval time.Duration `yaml:"ping_interval"`
+}
+
+// WebRTCConfig configures peer connections.
+type WebRTCConfig struct {
+	// ICEServers are STUN/TURN URLs; [] means none.
+	ICEServers []string `yaml:"ice_servers"`
+	// IncludeLoopback gathers 127.0.0.1 candidates (tests, one-box demos).
+	IncludeLoopback bool `yaml:"include_loopback"`
+	// UDPPort, when set, carries every peer connection on this one UDP port
+	// (easy to open in a firewall or publish from a container).
+	UDPPort int `yaml:"udp_port"`
+	// PublicIPs are announced as host candidates instead of the local
+	// addresses (1:1 NAT, cloud instances).
+	PublicIPs []string `yaml:"public_ips"`
+	// Interfaces, when set, limits candidates to these network interfaces.
+	Interfaces []string `yaml:"interfaces"`
+	// MaxMessageSize is the largest data-channel message sent; browsers use 65535.
+	MaxMessageSize int `yaml:"max_message_size"`
+	// BufferHigh pauses an upload while this many bytes wait in a data
+	// channel's send buffer; BufferLow resumes it.
+	BufferHigh ByteSize `yaml:"buffer_high"`
+	BufferLow  ByteSize `yaml:"buffer_low"`
+	// ConnectTimeout bounds offer/answer, ICE and the data channel opening.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// HTTPConfig is the admin listener.
+type HTTPConfig struct {
+	// Listen is the address of /metrics, /healthz and /readyz; "" disables it.
+	Listen string `yaml:"listen"`
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// OriginConfig configures origin requests.
+type OriginConfig struct {
+	// Concurrency is the number of segment downloads in flight per stream.
+	Concurrency int `yaml:"concurrency"`
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a failed segment download is retried.
+	Retries int `yaml:"retries"`
+	// MaxSegmentBytes rejects larger segments.
+	MaxSegmentBytes ByteSize `yaml:"max_segment_bytes"`
+	// MaxPlaylistBytes rejects larger playlists.
+	MaxPlaylistBytes ByteSize `yaml:"max_playlist_bytes"`
+	// UserAgent is sent with every origin request.
+	UserAgent string `yaml:"user_agent"`
+}
+
+// CacheConfig bounds segment memory.
+type CacheConfig struct {
+	// MaxBytes is the memory for segment bytes across all streams. VOD streams
+	// are held whole while they fit; live streams hold their window.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// PeersConfig bounds browsers and upload.
+type PeersConfig struct {
+	// Max is the most browser connections in all.
+	Max int `yaml:"max"`
+	// MaxPerSwarm is the most browser connections in one swarm.
+	MaxPerSwarm int `yaml:"max_per_swarm"`
+	// MaxPendingOffers bounds offers awaiting an answer, across swarms.
+	MaxPendingOffers int `yaml:"max_pending_offers"`
+	// UploadRate caps segment bytes sent per second in all; 0 is unlimited.
+	UploadRate ByteSize `yaml:"upload_rate"`
+}
+
+// StreamConfig is one stream to seed.
+type StreamConfig struct {
+	// ID names the stream in logs and metric labels.
+	ID string `yaml:"id"`
+	// URL is the master (or media) playlist, the same URL the pages load.
+	URL string `yaml:"url"`
+	// SwarmID is the pages' P2P Media Loader swarmId setting, if they set one.
+	SwarmID string `yaml:"swarm_id"`
+	// Generations are the P2P Media Loader release lines whose swarms are
+	// joined: "2.2" and "2.3" by default.
+	Generations []wire.Generation `yaml:"generations"`
+}
+
+// DefaultConfig returns the configuration every file is laid over.
+func DefaultConfig() Config {
+	return Config{
+		Trackers: []string{"wss://tracker.novage.com.ua", "wss://tracker.openwebtorrent.com"},
+		TrackerClient: TrackerClientConfig{
+			OffersPerAnnounce: 10,
+			PeerIDPrefix:      "-SP0100-",
+			MaxMessageBytes:   1 << 20,
+			PingInterval:      30 * time.Second,
+		},
+		WebRTC: WebRTCConfig{
+			ICEServers:     []string{"stun:stun.l.google.com:19302"},
+			MaxMessageSize: wire.DefaultMaxMessageSize,
+			BufferHigh:     1 << 20,
+			BufferLow:      512 << 10,
+			ConnectTimeout: 30 * time.Second,
+		},
+		HTTP: HTTPConfig{Listen: ":9090", ShutdownTimeout: 10 * time.Second},
+		Origin: OriginConfig{
+			Concurrency:      4,
+			Timeout:          20 * time.Second,
+			Retries:          3,
+			MaxSegmentBytes:  64 << 20,
+			MaxPlaylistBytes: 4 << 20,
+			UserAgent:        "superpeer",
+		},
+		Cache: CacheConfig{MaxBytes: 1 << 30},
+		Peers: PeersConfig{Max: 2000, MaxPerSwarm: 500, MaxPendingOffers: 200},
+	}
+}
+
+// ConfigError is a configuration problem at a place in the file.
+type ConfigError struct {
+	File string // may be empty
+	Line int    // 0 when unknown
+	Key  string // dotted path, e.g. streams[1].url
+	Msg  string
+}
+
+// Error formats the problem as file:line: key: message.
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteByte(':')
+	}
+	if e.Line > 0 {
+		if e.File == "" {
+			b.WriteString("line ")
+		}
+		b.WriteString(strconv.Itoa(e.Line))
+		b.WriteString(": ")
+	} else if e.File != "" {
+		b.WriteByte(' ')
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ConfigErrors is every problem found in one file.
+type ConfigErrors []*ConfigError
+
+// Error joins the problems, one per line.
+func (es ConfigErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// LoadConfig reads and validates a configuration file.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(b, path)
+}
+
+// ParseConfig parses YAML over DefaultConfig and validates the result. name
+// labels errors (usually the file path). Unknown keys, values of the wrong
+// type and invalid values are errors naming the key and its line; all of
+// them are reported at once.
+func ParseConfig(data []byte, name string) (Config, error) {
+	cfg := DefaultConfig()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, yamlSyntaxError(name, err)
+	}
+	lines := map[string]int{}
+	var errs ConfigErrors
+	if len(root.Content) > 0 {
+		checkKeys(root.Content[0], reflect.TypeOf(cfg), "", lines, &errs, name)
+		if len(errs) > 0 {
+			return Config{}, errs
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return Config{}, yamlDecodeError(name, err, lines)
+		}
+	}
+	if errs := cfg.validate(); len(errs) > 0 {
+		for _, e := range errs {
+			e.File = name
+			e.Line = lineOf(lines, e.Key)
+		}
+		return Config{}, errs
+	}
+	return cfg, nil
+}
+
+// checkKeys walks the YAML tree beside the Go type, reporting unknown keys
+// with their line and recording the line of every known key path. (yaml.v3's
+// own KnownFields error names Go types rather than keys.)
+func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int, errs *ConfigErrors, file string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := map[string]reflect.Type{}
+		var known []string
+		for i := 0; i < t.NumField(); i++ {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if tag != "" && tag != "-" {
+				fields[tag] = t.Field(i).Type
+				known = append(known, tag)
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinKey(path, k.Value)
+			ft, ok := fields[k.Value]
+			if !ok {
+				sort.Strings(known)
+				*errs = append(*errs, &ConfigError{File: file, Line: k.Line, Key: p,
+					Msg: "unknown key (known here: " + strings.Join(known, ", ") + ")"})
+				continue
+			}
+			lines[p] = k.Line
+			checkKeys(v, ft, p, lines, errs, file)
+		}
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			lines[p] = item.Line
+			checkKeys(item, t.Elem(), p, lines, errs, file)
+		}
+	}
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// lineOf finds the line of key, or of its nearest ancestor in the file.
+func lineOf(lines map[string]int, key string) int {
+	for k := key; k != ""; {
+		if l, ok := lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+
+func yamlSyntaxError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		l, _ := strconv.Atoi(m[1])
+		return ConfigErrors{{File: file, Line: l, Msg: m[2]}}
+	}
+	return ConfigErrors{{File: file, Msg: msg}}
+}
+
+// yamlDecodeError turns yaml.v3's value errors ("line 3: cannot unmarshal
+// !!str `x` into int", or a ByteSize's own) into ConfigErrors, naming the key
+// found on that line.
+func yamlDecodeError(file string, err error, lines map[string]int) error {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	keyAt := map[int]string{}
+	for k, l := range lines {
+		// The deepest key on a line is the one the value belongs to.
+		if cur, ok := keyAt[l]; !ok || len(k) > len(cur) {
+			keyAt[l] = k
+		}
+	}
+	var errs ConfigErrors
+	for _, e := range msgs {
+		e = strings.TrimPrefix(e, "yaml: ")
+		m := yamlLine.FindStringSubmatch(e)
+		if m == nil {
+			errs = append(errs, &ConfigError{File: file, Msg: e})
+			continue
+		}
+		l, _ := strconv.Atoi(m[1])
+		errs = append(errs, &ConfigError{File: file, Line: l, Key: keyAt[l], Msg: m[2]})
+	}
+	return errs
+}
+
+var streamIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// validate checks values that decode but make no sense.
+func (c *Config) validate() ConfigErrors {
+	var errs ConfigErrors
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	for i, t := range c.Trackers {
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			bad(fmt.Sprintf("trackers[%d]", i), "%q is not a ws:// or wss:// URL", t)
+		}
+	}
+	if c.TrackerClient.OffersPerAnnounce < 0 || c.TrackerClient.OffersPerAnnounce > 50 {
+		bad("tracker_client.offers_per_announce", "must be between 0 and 50, got %d", c.TrackerClient.OffersPerAnnounce)
+	}
+	if p := c.TrackerClient.PeerIDPrefix; len(p) > 12 || strings.IndexFunc(p, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		bad("tracker_client.peer_id_prefix", "must be at most 12 printable ASCII characters, got %q", p)
+	}
+	if c.TrackerClient.MaxMessageBytes < 64<<10 {
+		bad("tracker_client.max_message_bytes", "must be at least 64KiB, got %s", c.TrackerClient.MaxMessageBytes)
+	}
+	if c.TrackerClient.PingInterval < time.Second {
+		bad("tracker_client.ping_interval", "must be at least 1s, got %s", c.TrackerClient.PingInterval)
+	}
+	for i, s := range c.WebRTC.ICEServers {
+		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
+			bad(fmt.Sprintf("webrtc.ice_servers[%d]", i), "%q is not a stun:, turn: or turns: URL", s)
+		}
+	}
+	if c.WebRTC.UDPPort < 0 || c.WebRTC.UDPPort > 65535 {
+		bad("webrtc.udp_port", "must be a port number, got %d", c.WebRTC.UDPPort)
+	}
+	for i, ip := range c.WebRTC.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			bad(fmt.Sprintf("webrtc.public_ips[%d]", i), "%q is not an IP address", ip)
+		}
+	}
+	if m := c.WebRTC.MaxMessageSize; m < 1024 || m > wire.DefaultMaxMessageSize {
+		bad("webrtc.max_message_size", "must be between 1024 and %d, got %d", wire.DefaultMaxMessageSize, m)
+	}
+	if c.WebRTC.BufferLow <= 0 || c.WebRTC.BufferHigh <= c.WebRTC.BufferLow {
+		bad("webrtc.buffer_high", "must be above buffer_low (%s), got %s", c.WebRTC.BufferLow, c.WebRTC.BufferHigh)
+	}
+	if c.WebRTC.ConnectTimeout < time.Second {
+		bad("webrtc.connect_timeout", "must be at least 1s, got %s", c.WebRTC.ConnectTimeout)
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+		}
+	}
+	if c.HTTP.ShutdownTimeout <= 0 {
+		bad("http.shutdown_timeout", "must be positive, got %s", c.HTTP.ShutdownTimeout)
+	}
+	if c.Origin.Concurrency < 1 || c.Origin.Concurrency > 64 {
+		bad("origin.concurrency", "must be between 1 and 64, got %d", c.Origin.Concurrency)
+	}
+	if c.Origin.Timeout < time.Second {
+		bad("origin.timeout", "must be at least 1s, got %s", c.Origin.Timeout)
+	}
+	if c.Origin.Retries < 0 || c.Origin.Retries > 10 {
+		bad("origin.retries", "must be between 0 and 10, got %d", c.Origin.Retries)
+	}
+	if c.Origin.MaxSegmentBytes < 1<<10 {
+		bad("origin.max_segment_bytes", "must be at least 1KiB, got %s", c.Origin.MaxSegmentBytes)
+	}
+	if c.Origin.MaxPlaylistBytes < 1<<10 {
+		bad("origin.max_playlist_bytes", "must be at least 1KiB, got %s", c.Origin.MaxPlaylistBytes)
+	}
+	if c.Cache.MaxBytes < 1<<20 {
+		bad("cache.max_bytes", "must be at least 1MiB, got %s", c.Cache.MaxBytes)
+	}
+	if c.Peers.Max < 1 {
+		bad("peers.max", "must be at least 1, got %d", c.Peers.Max)
+	}
+	if c.Peers.MaxPerSwarm < 1 || c.Peers.MaxPerSwarm > c.Peers.Max {
+		bad("peers.max_per_swarm", "must be between 1 and peers.max (%d), got %d", c.Peers.Max, c.Peers.MaxPerSwarm)
+	}
+	if c.Peers.MaxPendingOffers < 0 {
+		bad("peers.max_pending_offers", "must not be negative, got %d", c.Peers.MaxPendingOffers)
+	}
+	if c.Peers.UploadRate < 0 {
+		bad("peers.upload_rate", "must not be negative, got %s", c.Peers.UploadRate)
+	}
+	if len(c.Streams) == 0 {
+		bad("streams", "at least one stream is required")
+	}
+	seen := map[string]bool{}
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		key := fmt.Sprintf("streams[%d]", i)
+		switch {
+		case s.ID == "":
+			bad(key+".id", "required")
+		case !streamIDPattern.MatchString(s.ID):
+			bad(key+".id", "%q must be 1-64 letters, digits, '.', '_' or '-'", s.ID)
+		case seen[s.ID]:
+			bad(key+".id", "%q is used by another stream", s.ID)
+		}
+		seen[s.ID] = true
+		if u, err := url.Parse(s.URL); s.URL == "" {
+			bad(key+".url", "required")
+		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".url", "%q is not an http:// or https:// URL", s.URL)
+		}
+		if len(s.Generations) == 0 {
+			s.Generations = slices.Clone(wire.Generations)
+		}
+		for j, g := range s.Generations {
+			if !slices.Contains(wire.Generations, g) {
+				bad(fmt.Sprintf("%s.generations[%d]", key, j), "%q is not one of %q", g, wire.Generations)
+			}
+		}
+	}
+	return errs
+}
+
+// ByteSize is a size in bytes, written in YAML as a number or with a unit:
+// "512KiB", "64MiB", "1GiB", "10MB".
+type ByteSize int64
+
+var byteUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
+
+var byteSizePattern = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$`)
+
+// UnmarshalYAML parses a size, naming the line in its error.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a size such as 64MiB", n.Line)
+	}
+	m := byteSizePattern.FindStringSubmatch(n.Value)
+	if m == nil {
+		return fmt.Errorf("line %d: %q is not a size such as 64MiB", n.Line, n.Value)
+	}
+	unit, ok := byteUnits[strings.ToLower(m[2])]
+	if !ok {
+		return fmt.Errorf("line %d: unknown size unit %q (use B, KB, MB, GB, KiB, MiB, GiB)", n.Line, m[2])
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || f*float64(unit) > 1<<62 {
+		return fmt.Errorf("line %d: size %q out of range", n.Line, n.Value)
+	}
+	*b = ByteSize(f * float64(unit))
+	return nil
+}
+
+// String prints the size with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		name string
+		size ByteSize
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && b%u.size == 0 {
+			return strconv.FormatInt(int64(b/u.size), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}

@@ -1,0 +1,89 @@
+package seeder
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+func TestLoadGoodConfigs(t *testing.T) {
+	t.Run("minimal file gets the defaults", func(t *testing.T) {
+		cfg, err := LoadConfig("testdata/config/good-minimal.yaml")
+		require.NoError(t, err)
+		want := DefaultConfig()
+		want.Streams = []StreamConfig{{
+			ID:          "bbb",
+			URL:         "https://cdn.example.com/vod/bbb/master.m3u8",
+			Generations: []wire.Generation{wire.Gen22, wire.Gen23},
+		}}
+		require.Equal(t, want, cfg)
+		require.Equal(t, []string{"wss://tracker.novage.com.ua", "wss://tracker.openwebtorrent.com"}, cfg.Trackers)
+		require.Equal(t, []string{"stun:stun.l.google.com:19302"}, cfg.WebRTC.ICEServers)
+		require.Equal(t, ":9090", cfg.HTTP.Listen)
+	})
+	t.Run("every key", func(t *testing.T) {
+		cfg, err := LoadConfig("testdata/config/good-full.yaml")
+		require.NoError(t, err)
+		require.Equal(t, []string{}, cfg.WebRTC.ICEServers, "[] means no ICE servers, not the default")
+		require.True(t, cfg.WebRTC.IncludeLoopback)
+		require.Equal(t, ByteSize(2<<20), cfg.TrackerClient.MaxMessageBytes)
+		require.Equal(t, 20*time.Second, cfg.TrackerClient.PingInterval)
+		require.Equal(t, ByteSize(2<<30), cfg.Cache.MaxBytes)
+		require.Equal(t, ByteSize(100e6), cfg.Peers.UploadRate)
+		require.Equal(t, "my-custom-swarm", cfg.Streams[0].SwarmID)
+		require.Equal(t, []wire.Generation{wire.Gen23}, cfg.Streams[0].Generations)
+		require.Equal(t, []wire.Generation{wire.Gen22, wire.Gen23}, cfg.Streams[1].Generations)
+	})
+}
+
+func TestLoadBadConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want string
+	}{
+		{"bad-unknown-key.yaml", "testdata/config/bad-unknown-key.yaml:3: webrtc.ice_server: unknown key " +
+			"(known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, " +
+			"max_message_size, public_ips, udp_port)\n" +
+			"testdata/config/bad-unknown-key.yaml:7: streams[0].swarmid: unknown key (known here: generations, id, swarm_id, url)"},
+		{"bad-values.yaml", "testdata/config/bad-values.yaml:1: trackers[0]: \"https://tracker.example.com\" is not a ws:// or wss:// URL\n" +
+			"testdata/config/bad-values.yaml:4: peers.max_per_swarm: must be between 1 and peers.max (10), got 20\n" +
+			"testdata/config/bad-values.yaml:7: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +
+			"testdata/config/bad-values.yaml:8: streams[1].id: \"bbb\" is used by another stream\n" +
+			"testdata/config/bad-values.yaml:10: streams[1].generations[0]: \"2.4\" is not one of [\"2.2\" \"2.3\"]\n" +
+			"testdata/config/bad-values.yaml:11: streams[2].id: required"},
+		{"bad-type.yaml", "testdata/config/bad-type.yaml:2: origin.concurrency: cannot unmarshal !!str `many` into int"},
+		{"bad-size.yaml", "testdata/config/bad-size.yaml:2: cache.max_bytes: unknown size unit \"parsecs\" (use B, KB, MB, GB, KiB, MiB, GiB)"},
+		{"bad-size-format.yaml", "testdata/config/bad-size-format.yaml:2: peers.upload_rate: \"fast\" is not a size such as 64MiB"},
+		// yaml.v3 reports the line where the broken block starts.
+		{"bad-syntax.yaml", "testdata/config/bad-syntax.yaml:1: did not find expected '-' indicator"},
+		{"bad-empty.yaml", "testdata/config/bad-empty.yaml: streams: at least one stream is required"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))
+			require.EqualError(t, err, tc.want)
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want ByteSize
+	}{
+		{"1024", 1024}, {"64MiB", 64 << 20}, {"1.5GiB", 3 << 29}, {"10MB", 10e6}, {"512 kib", 512 << 10}, {"7B", 7},
+	} {
+		cfg, err := ParseConfig([]byte("cache: {max_bytes: "+tc.yaml+"}\nstreams: [{id: a, url: 'http://o/m.m3u8'}]"), "x")
+		if tc.want < 1<<20 {
+			require.Error(t, err, tc.yaml)
+			continue
+		}
+		require.NoError(t, err, tc.yaml)
+		require.Equal(t, tc.want, cfg.Cache.MaxBytes, tc.yaml)
+	}
+	require.Equal(t, "64MiB", ByteSize(64<<20).String())
+	require.Equal(t, "1000B", ByteSize(1000).String())
+}

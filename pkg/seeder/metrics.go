@@ -1,0 +1,104 @@
+package seeder
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the seeder's collectors. Labels are bounded: stream is a
+// configured name, variant a rendition of that stream's manifest
+// ("main-0", "secondary-1"), generation "2.2" or "2.3", and the rest small enums.
+type metrics struct {
+	sentBytes      *prometheus.CounterVec
+	peers          *prometheus.GaugeVec
+	swarmSize      *prometheus.GaugeVec
+	connections    *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	peerErrors     *prometheus.CounterVec
+	segmentsCached *prometheus.GaugeVec
+	segmentLag     *prometheus.HistogramVec
+	cacheBytes     prometheus.Gauge
+	cacheLimit     prometheus.Gauge
+	cacheRejected  *prometheus.CounterVec
+	peersLimit     prometheus.Gauge
+	pendingOffers  prometheus.Gauge
+	pendingLimit   prometheus.Gauge
+	uploadLimit    prometheus.Gauge
+	uploadWait     prometheus.Counter
+	streamReady    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		sentBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_p2p_sent_bytes_total",
+			Help: "Segment bytes delivered to browser peers over WebRTC.",
+		}, []string{"stream"}),
+		peers: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "superpeer_peers",
+			Help: "Browser peers connected now (open data channel).",
+		}, []string{"stream"}),
+		swarmSize: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "superpeer_swarm_size",
+			Help: "Peers in a swarm as the trackers last reported it (complete + incomplete, largest over trackers).",
+		}, []string{"stream", "variant", "generation"}),
+		connections: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_peer_connections_total",
+			Help: "Peer connection attempts by direction (answer: the browser offered; offer: superpeer offered) and result.",
+		}, []string{"stream", "direction", "result"}),
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_peer_requests_total",
+			Help: "Segment requests from browsers by outcome: served, absent, cancelled, superseded, failed.",
+		}, []string{"stream", "outcome"}),
+		peerErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_peer_errors_total",
+			Help: "Misbehaviour and failures on peer connections, by reason.",
+		}, []string{"stream", "reason"}),
+		segmentsCached: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "superpeer_segments_cached",
+			Help: "Segments held in memory and announced to peers.",
+		}, []string{"stream"}),
+		segmentLag: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "superpeer_segment_ready_seconds",
+			Help:    "Time from a segment appearing in its playlist to superpeer holding its bytes.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 16, 32},
+		}, []string{"stream"}),
+		cacheBytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_cache_bytes",
+			Help: "Segment bytes held in memory.",
+		}),
+		cacheLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_cache_limit_bytes",
+			Help: "Configured limit of segment bytes held in memory (cache.max_bytes).",
+		}),
+		cacheRejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_cache_rejected_total",
+			Help: "Segments not kept because the cache was full.",
+		}, []string{"stream"}),
+		peersLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_peers_limit",
+			Help: "Configured limit of browser peers in all (peers.max).",
+		}),
+		pendingOffers: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_offers_pending",
+			Help: "Offers sent through trackers and not yet answered or expired.",
+		}),
+		pendingLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_offers_pending_limit",
+			Help: "Configured limit of pending offers (peers.max_pending_offers).",
+		}),
+		uploadLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_upload_limit_bytes_per_second",
+			Help: "Configured upload rate limit (peers.upload_rate); 0 is unlimited.",
+		}),
+		uploadWait: f.NewCounter(prometheus.CounterOpts{
+			Name: "superpeer_upload_throttled_seconds_total",
+			Help: "Time uploads waited for the upload rate limit.",
+		}),
+		streamReady: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "superpeer_stream_ready",
+			Help: "1 once a stream has its playlists and has joined its swarms.",
+		}, []string{"stream"}),
+	}
+}

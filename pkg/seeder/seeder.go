@@ -1,0 +1,279 @@
+// Package seeder is superpeer's composition root: it follows the configured
+// streams (pkg/playlist), keeps their segments in a bounded memory cache,
+// joins each variant's swarms on the WebTorrent trackers (pkg/tracker) under
+// every P2P Media Loader generation's identity (pkg/wire), and serves the
+// segments to browsers over WebRTC data channels (pion).
+//
+// Goroutines: Seeder.Run owns an errgroup of the admin HTTP server, one
+// client per tracker URL and one stream goroutine per stream (plus that
+// stream's playlist follower and fetch workers). Each browser connection is
+// one peer goroutine with a reader beside it; peers are tracked by a
+// WaitGroup so Run returns only when every one has ended.
+package seeder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/superpeer/superpeer/pkg/playlist"
+	"github.com/superpeer/superpeer/pkg/tracker"
+)
+
+// Options are the process-level dependencies of a Seeder.
+type Options struct {
+	// Logger receives all logs; components add their own fields.
+	Logger zerolog.Logger
+	// Registry receives the metrics and is served on /metrics. Required.
+	Registry *prometheus.Registry
+	// HTTPClient fetches from origins; nil builds one from the config.
+	HTTPClient *http.Client
+	// AdminListener, when set, serves the admin endpoints instead of
+	// listening on http.listen (tests pass a 127.0.0.1:0 listener).
+	AdminListener net.Listener
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Seeder seeds the configured streams. Create it with New, start it with Run.
+type Seeder struct {
+	cfg             Config
+	log             zerolog.Logger
+	reg             *prometheus.Registry
+	metrics         *metrics
+	playlistMetrics *playlist.Metrics
+	httpClient      *http.Client
+	now             func() time.Time
+
+	api      *webrtc.API
+	pcConfig webrtc.Configuration
+	apiClose io.Closer
+
+	trackers     []*tracker.Client
+	trackerByURL map[string]*tracker.Client
+	streams      []*stream
+	budget       *budget
+	upload       *rate.Limiter // nil when unlimited
+
+	peerSlots    atomic.Int64 // peers admitted, across swarms
+	pendingSlots atomic.Int64 // offers awaiting answers, across swarms
+	peersWG      sync.WaitGroup
+	adminLn      net.Listener
+}
+
+// New validates the wiring of a Seeder; nothing starts until Run.
+func New(cfg Config, opts Options) (*Seeder, error) {
+	if opts.Registry == nil {
+		return nil, errors.New("seeder: Options.Registry is required")
+	}
+	s := &Seeder{
+		cfg:             cfg,
+		log:             opts.Logger,
+		reg:             opts.Registry,
+		metrics:         newMetrics(opts.Registry),
+		playlistMetrics: playlist.NewMetrics(opts.Registry),
+		httpClient:      opts.HTTPClient,
+		now:             opts.Now,
+		trackerByURL:    map[string]*tracker.Client{},
+		adminLn:         opts.AdminListener,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.httpClient == nil {
+		s.httpClient = newOriginClient(cfg.Origin)
+	}
+	s.budget = newBudget(int64(cfg.Cache.MaxBytes), s.metrics)
+	s.metrics.peersLimit.Set(float64(cfg.Peers.Max))
+	s.metrics.pendingLimit.Set(float64(cfg.Peers.MaxPendingOffers))
+	s.metrics.uploadLimit.Set(float64(cfg.Peers.UploadRate))
+	if cfg.Peers.UploadRate > 0 {
+		// A burst of a tenth of a second, and at least one message.
+		burst := max(int(cfg.Peers.UploadRate/10), cfg.WebRTC.MaxMessageSize)
+		s.upload = rate.NewLimiter(rate.Limit(cfg.Peers.UploadRate), burst)
+	}
+
+	api, pcc, closer, err := newWebRTC(cfg.WebRTC, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.api, s.pcConfig, s.apiClose = api, pcc, closer
+
+	trackerMetrics := tracker.NewMetrics(opts.Registry)
+	seen := map[string]bool{}
+	for _, u := range cfg.Trackers {
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		c, err := tracker.NewClient(tracker.Config{
+			URL:               u,
+			Origin:            cfg.TrackerClient.Origin,
+			Logger:            s.log,
+			Metrics:           trackerMetrics,
+			MaxMessageBytes:   int64(cfg.TrackerClient.MaxMessageBytes),
+			OffersPerAnnounce: cfg.TrackerClient.OffersPerAnnounce,
+			PingInterval:      cfg.TrackerClient.PingInterval,
+		})
+		if err != nil {
+			_ = closer.Close()
+			return nil, fmt.Errorf("tracker %s: %w", u, err)
+		}
+		s.trackers = append(s.trackers, c)
+		s.trackerByURL[c.URL()] = c
+	}
+	for _, sc := range cfg.Streams {
+		s.streams = append(s.streams, newStream(s, sc))
+		s.metrics.streamReady.WithLabelValues(sc.ID).Set(0)
+	}
+	return s, nil
+}
+
+// newOriginClient is the HTTP client for playlists and segments: bounded
+// connection pools, redirects followed (browsers follow them too).
+func newOriginClient(cfg OriginConfig) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(cfg.Concurrency*2, 8)
+	tr.ResponseHeaderTimeout = cfg.Timeout
+	return &http.Client{Transport: userAgent{rt: tr, ua: cfg.UserAgent}}
+}
+
+type userAgent struct {
+	rt http.RoundTripper
+	ua string
+}
+
+func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
+	if u.ua != "" && r.Header.Get("User-Agent") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", u.ua)
+	}
+	return u.rt.RoundTrip(r)
+}
+
+// Run seeds until ctx is cancelled, then shuts down: trackers are told we
+// leave, peers are closed, and the admin server drains within
+// http.shutdown_timeout. It returns nil after a clean shutdown.
+func (s *Seeder) Run(ctx context.Context) error {
+	defer s.apiClose.Close()
+	admin, err := s.startAdmin()
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), s.cfg.HTTP.ShutdownTimeout)
+		defer cancel()
+		if admin != nil {
+			_ = admin.Shutdown(sctx)
+		}
+		return nil
+	})
+	if admin != nil {
+		g.Go(func() error {
+			if err := admin.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("admin http: %w", err)
+			}
+			return nil
+		})
+	}
+	for _, c := range s.trackers {
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	for _, st := range s.streams {
+		g.Go(func() error { return st.run(gctx) })
+	}
+	s.log.Info().Int("streams", len(s.streams)).Int("trackers", len(s.trackers)).Msg("superpeer started")
+	err = g.Wait()
+	for _, st := range s.streams {
+		for _, v := range st.variants {
+			for _, sw := range v.swarms {
+				sw.closePending()
+			}
+		}
+	}
+	s.peersWG.Wait()
+	s.log.Info().Msg("superpeer stopped")
+	return err
+}
+
+// spawn runs a peer goroutine that Run waits for.
+func (s *Seeder) spawn(f func()) {
+	s.peersWG.Add(1)
+	go func() {
+		defer s.peersWG.Done()
+		f()
+	}()
+}
+
+// takePeerSlot reserves one of peers.max.
+func (s *Seeder) takePeerSlot() bool {
+	if s.peerSlots.Add(1) > int64(s.cfg.Peers.Max) {
+		s.peerSlots.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Seeder) releasePeerSlot() { s.peerSlots.Add(-1) }
+
+// takePendingSlots reserves up to n of peers.max_pending_offers and returns
+// how many it got.
+func (s *Seeder) takePendingSlots(n int) int {
+	for n > 0 {
+		cur := s.pendingSlots.Load()
+		if got := min(int64(n), int64(s.cfg.Peers.MaxPendingOffers)-cur); got <= 0 {
+			return 0
+		} else if s.pendingSlots.CompareAndSwap(cur, cur+got) {
+			s.metrics.pendingOffers.Set(float64(cur + got))
+			return int(got)
+		}
+	}
+	return 0
+}
+
+func (s *Seeder) releasePendingSlot() {
+	s.metrics.pendingOffers.Set(float64(s.pendingSlots.Add(-1)))
+}
+
+// reserveUpload takes n bytes from the upload rate limit and returns how
+// long the caller must wait before sending them.
+func (s *Seeder) reserveUpload(n int) time.Duration {
+	if s.upload == nil {
+		return 0
+	}
+	now := s.now()
+	r := s.upload.ReserveN(now, n)
+	if !r.OK() {
+		return 0 // larger than the burst: cannot happen, burst >= max message size
+	}
+	d := r.DelayFrom(now)
+	if d > 0 {
+		s.metrics.uploadWait.Add(d.Seconds())
+	}
+	return d
+}
+
+// Ready reports whether every stream has its playlists and has joined its
+// swarms on at least one tracker.
+func (s *Seeder) Ready() bool {
+	for _, st := range s.streams {
+		if !st.ready.Load() {
+			return false
+		}
+	}
+	return true
+}

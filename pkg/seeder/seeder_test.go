@@ -1,0 +1,405 @@
+package seeder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/superpeer/superpeer/pkg/playlist/playlisttest"
+	"github.com/superpeer/superpeer/pkg/tracker/trackertest"
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testMaster is a two-variant master; the second variant uses byte ranges.
+const testMaster = `#EXTM3U
+#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2"
+v0/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1600000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2"
+v1/index.m3u8
+`
+
+// variant0 is what the browser derives for v0 of testMaster.
+var variant0 = wire.StreamProps{Bitrate: 800000, Codecs: "avc1.64001e", Width: 640, Height: 360, HasSize: true}
+
+type harness struct {
+	origin  *playlisttest.Origin
+	v0      *playlisttest.Media
+	tracker *trackertest.Server
+	seeder  *Seeder
+	reg     *prometheus.Registry
+	admin   string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// testConfig is a configuration for one stream on loopback.
+func testConfig(trackerURL, streamURL string) Config {
+	cfg := DefaultConfig()
+	cfg.Trackers = []string{trackerURL}
+	cfg.WebRTC.ICEServers = nil
+	cfg.WebRTC.IncludeLoopback = true
+	cfg.WebRTC.Interfaces = []string{"lo"}
+	cfg.WebRTC.ConnectTimeout = 10 * time.Second
+	cfg.Cache.MaxBytes = 64 << 20
+	cfg.Streams = []StreamConfig{{ID: "test", URL: streamURL, Generations: wire.Generations}}
+	return cfg
+}
+
+func startSeeder(t *testing.T, h *harness, cfg Config) {
+	t.Helper()
+	h.reg = prometheus.NewRegistry()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h.admin = "http://" + ln.Addr().String()
+	s, err := New(cfg, Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel).With().Timestamp().Logger(),
+		Registry: h.reg, AdminListener: ln, HTTPClient: h.origin.Client()})
+	require.NoError(t, err)
+	h.seeder = s
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- s.Run(ctx) }()
+	t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			panic(err)
+		}
+	case <-time.After(15 * time.Second):
+		panic("seeder did not stop")
+	}
+}
+
+func newVODHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{Relay: true, Interval: 1})}
+	t.Cleanup(h.origin.Close)
+	h.origin.SetFile("/master.m3u8", []byte(testMaster))
+	h.v0 = h.origin.AddMedia("/v0/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 150_000})
+	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 40_000, ByteRange: true})
+	startSeeder(t, h, testConfig(h.tracker.URL, h.origin.URL+"/master.m3u8"))
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+	return h
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitAnnouncement reads announcements until one lists exactly want as
+// loaded. Announcements come only on change, so a bounded number is read.
+func waitAnnouncement(t *testing.T, c *browserConn, want []int64) wire.Command {
+	t.Helper()
+	var last []int64
+	for range 100 {
+		cmd, err := c.nextCommand()
+		require.NoError(t, err)
+		require.Equal(t, wire.SegmentsAnnouncement, cmd.Type, "only announcements arrive unasked")
+		if slices.Equal(cmd.Loaded, want) {
+			return cmd
+		}
+		last = cmd.Loaded
+	}
+	t.Fatalf("no announcement of %v; last %v", want, last)
+	return wire.Command{}
+}
+
+func TestServeVODToOfferingBrowser(t *testing.T) {
+	h := newVODHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	base := h.origin.URL + "/master.m3u8"
+	b := newTestBrowser(t, h.tracker.URL, wire.Gen23.InfoHash(wire.StreamSwarmID23(base, wire.Main, variant0)), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+	waitFor(t, 5*time.Second, "readiness", h.seeder.Ready)
+
+	media := h.v0
+	var total int
+	for id := int64(0); id < 6; id++ {
+		got, err := c.download(id, id+100, 0)
+		require.NoError(t, err)
+		require.Equal(t, media.SegmentData(id), got, "segment %d byte-identical", id)
+		total += len(got)
+	}
+
+	t.Run("byte offset", func(t *testing.T) {
+		got, err := c.download(2, 7, 100_000)
+		require.NoError(t, err)
+		require.Equal(t, media.SegmentData(2)[100_000:], got)
+		total += len(got)
+	})
+	t.Run("absent at once", func(t *testing.T) {
+		_, err := c.download(99, 8, 0)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	})
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peers", "test"))
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_requests_total", "test", "absent"))
+	require.Equal(t, 7.0, metricValue(t, h.reg, "superpeer_peer_requests_total", "test", "served"))
+	sent := metricValue(t, h.reg, "superpeer_p2p_sent_bytes_total", "test")
+	require.Equal(t, sent, float64(total), "every delivered byte is counted")
+	// Each segment of both variants came from the origin once, though two generations announce it.
+	require.Equal(t, float64(6*150_000+6*40_000), metricValue(t, h.reg, "superpeer_origin_fetched_bytes_total", "test"))
+	for msn := range 6 {
+		require.Equal(t, 1, h.origin.Requests(fmt.Sprintf("/v0/seg%d.ts", msn)))
+	}
+
+	resp, err := http.Get(h.admin + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// metricValue returns the value of the series of name whose label values
+// are values (in any order), or 0 when there is no such series yet.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, values ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(values) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(values, l.GetValue()) {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func TestShutdownIsClean(t *testing.T) {
+	h := newVODHarness(t)
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+	h.stop()
+	require.Equal(t, 0.0, testutil.ToFloat64(h.seeder.metrics.cacheBytes), "cache released")
+	resp, err := http.Get(h.admin + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.Error(t, err, "admin server closed")
+}
+
+// newHarness starts an origin with testMaster's v0, a relaying tracker and a
+// seeder whose config tune adjusts.
+func newHarness(t *testing.T, tune func(*Config)) *harness {
+	t.Helper()
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{Relay: true, Interval: 1})}
+	t.Cleanup(h.origin.Close)
+	h.origin.SetFile("/master.m3u8", []byte(testMaster))
+	h.v0 = h.origin.AddMedia("/v0/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 150_000})
+	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 40_000, ByteRange: true})
+	cfg := testConfig(h.tracker.URL, h.origin.URL+"/master.m3u8")
+	if tune != nil {
+		tune(&cfg)
+	}
+	startSeeder(t, h, cfg)
+	// Browsers that announce before superpeer has joined would wait a
+	// re-announce interval for it.
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+	return h
+}
+
+func (h *harness) infoHash(gen wire.Generation) string {
+	base := h.origin.URL + "/master.m3u8"
+	if gen == wire.Gen22 {
+		return gen.InfoHash(wire.StreamSwarmID22(base, wire.Main, 0))
+	}
+	return gen.InfoHash(wire.StreamSwarmID23(base, wire.Main, variant0))
+}
+
+func TestCancelAndRateLimit(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Peers.UploadRate = 300 << 10 // 300 KiB/s: a 150 kB segment takes ~0.5 s
+		c.WebRTC.BufferHigh, c.WebRTC.BufferLow = 64<<10, 32<<10
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen22), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+
+	require.NoError(t, c.send(wire.Command{Type: wire.SegmentRequest, SegmentID: 3, RequestID: 9}))
+	require.NoError(t, c.send(wire.Command{Type: wire.CancelSegmentRequest, SegmentID: 3, RequestID: 9}))
+	start := time.Now()
+	got, err := c.download(4, 10, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(4), got)
+	require.Greater(t, time.Since(start), 250*time.Millisecond, "the upload rate limit applies")
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_requests_total", "test", "cancelled"))
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_requests_total", "test", "served"))
+	sent := metricValue(t, h.reg, "superpeer_p2p_sent_bytes_total", "test")
+	require.Less(t, sent, float64(150_000+150_000), "the cancelled upload stopped early")
+	require.Positive(t, metricValue(t, h.reg, "superpeer_upload_throttled_seconds_total"))
+}
+
+func TestOffersReachAnsweringBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a re-announce (5 s)")
+	}
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+	// This browser makes no offers: only superpeer's offers can connect them.
+	b := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), false)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+	got, err := c.download(5, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(5), got)
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_connections_total", "test", "offer", "connected"))
+}
+
+func TestPeerLimits(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Peers.MaxPerSwarm = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	first.run(ctx)
+	c := first.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+
+	second := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	second.run(ctx)
+	waitFor(t, 10*time.Second, "second browser rejected", func() bool {
+		return metricValue(t, h.reg, "superpeer_peer_connections_total", "test", "answer", "rejected_swarm_full") > 0
+	})
+	select {
+	case <-second.conns:
+		t.Fatal("a browser beyond peers.max_per_swarm was connected")
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The first one is still served.
+	got, err := c.download(1, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(1), got)
+}
+
+func TestMisbehavingPeer(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+
+	for _, msg := range [][]byte{
+		[]byte("cstr\x01\x69\x30cend"),  // unknown value type
+		[]byte("dstr\x01cend"),          // continuation without a start
+		[]byte("raw bytes never asked"), // data nobody requested
+		[]byte("cstr\x01\x69\x05\x01cend"),
+		append(append([]byte("cstr\x00\x6c\x10\x01\x01\x05"), 0, 1), []byte("cend")...), // truncated id list
+	} {
+		_, err := c.raw.Write(msg)
+		require.NoError(t, err)
+	}
+	// Requests for absurd ids and offsets get Absent; the peer stays.
+	_, err := c.download(-5, 1, 0)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	_, err = c.download(2, 2, 1<<40)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	got, err := c.download(2, 3, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(2), got)
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "unrequested_data"))
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "malformed_frame"))
+	require.Equal(t, 3.0, metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "malformed_command"))
+}
+
+// testLogLevel is raised to debug with SUPERPEER_TEST_DEBUG=1.
+var testLogLevel = func() zerolog.Level {
+	if os.Getenv("SUPERPEER_TEST_DEBUG") != "" {
+		return zerolog.DebugLevel
+	}
+	return zerolog.InfoLevel
+}()
+
+func TestLiveWindowAndEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("follows a live playlist for a few seconds")
+	}
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{Relay: true, Interval: 1})}
+	t.Cleanup(h.origin.Close)
+	live := h.origin.AddMedia("/live/index.m3u8", playlisttest.MediaOptions{
+		Live: true, Segments: 4, Duration: 1, MediaSequence: 1000, SegmentSize: 20_000,
+	})
+	// A media playlist loaded as the manifest: hls.js makes it level 0 with no attributes.
+	startSeeder(t, h, testConfig(h.tracker.URL, live.URL()))
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := newTestBrowser(t, h.tracker.URL, wire.Gen23.InfoHash(wire.StreamSwarmID23(live.URL(), wire.Main, wire.StreamProps{})), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{1000, 1001, 1002, 1003})
+
+	live.Advance()
+	live.Advance()
+	// The new segments are announced; those that left the window go after a grace period.
+	waitAnnouncement(t, c, []int64{1002, 1003, 1004, 1005})
+	got, err := c.download(1005, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, live.SegmentData(1005), got)
+
+	live.End()
+	// Ended: a browser loading it now numbers segments by position.
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3})
+	got, err = c.download(3, 2, 0)
+	require.NoError(t, err)
+	require.Equal(t, live.SegmentData(1005), got, "position 3 of the final window")
+	got, err = c.download(1004, 3, 0)
+	require.NoError(t, err, "a browser that watched live still asks by sequence number")
+	require.Equal(t, live.SegmentData(1004), got)
+	require.Equal(t, 6.0*20_000, metricValue(t, h.reg, "superpeer_origin_fetched_bytes_total", "test"),
+		"each segment fetched once across the transition")
+}

@@ -1,0 +1,94 @@
+package seeder
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+)
+
+// newWebRTC builds the process's one pion API from the configuration. The
+// returned closer releases the shared UDP socket, if one was configured.
+func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
+	var se webrtc.SettingEngine
+	se.LoggerFactory = pionLogger{log: log}
+	// Detached channels give the peer goroutine a plain reader and writer.
+	se.DetachDataChannels()
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	// Failed within ~15 s of silence instead of pion's 30 s: a browser that
+	// is gone frees its slot sooner.
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	var keepIface func(string) bool
+	if len(cfg.Interfaces) > 0 {
+		keepIface = func(name string) bool { return slices.Contains(cfg.Interfaces, name) }
+		se.SetInterfaceFilter(keepIface)
+	}
+	if len(cfg.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		})
+		if err != nil {
+			return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc public_ips: %w", err)
+		}
+	}
+	var closer io.Closer = nopCloser{}
+	if cfg.UDPPort > 0 {
+		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(se.LoggerFactory.NewLogger("udpmux"))}
+		if cfg.IncludeLoopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		if keepIface != nil {
+			opts = append(opts, ice.UDPMuxFromPortWithInterfaceFilter(keepIface))
+		}
+		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+		if err != nil {
+			return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc udp_port %d: %w", cfg.UDPPort, err)
+		}
+		se.SetICEUDPMux(mux)
+		closer = mux
+	}
+	var pcc webrtc.Configuration
+	if len(cfg.ICEServers) > 0 {
+		pcc.ICEServers = []webrtc.ICEServer{{URLs: cfg.ICEServers}}
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), pcc, closer, nil
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// pionLogger bridges pion's leveled loggers into zerolog, as
+// component=pion.<scope>. pion's warnings describe one connection in its
+// normal course (an offer not yet answered, a browser gone) and become
+// debug; its errors become sampled warnings. Below warn pion is too chatty
+// to pass at all.
+type pionLogger struct{ log zerolog.Logger }
+
+// NewLogger returns a logger for one pion scope (ice, dtls, sctp…).
+func (f pionLogger) NewLogger(scope string) logging.LeveledLogger {
+	l := f.log.With().Str("component", "pion."+scope).Logger().
+		Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Minute})
+	return pionScope{log: l}
+}
+
+type pionScope struct{ log zerolog.Logger }
+
+func (p pionScope) Trace(string)                   {}
+func (p pionScope) Tracef(string, ...any)          {}
+func (p pionScope) Debug(string)                   {}
+func (p pionScope) Debugf(string, ...any)          {}
+func (p pionScope) Info(string)                    {}
+func (p pionScope) Infof(string, ...any)           {}
+func (p pionScope) Warn(msg string)                { p.log.Warn().Msg(msg) }
+func (p pionScope) Warnf(format string, a ...any)  { p.log.Warn().Msg(fmt.Sprintf(format, a...)) }
+func (p pionScope) Error(msg string)               { p.log.Warn().Msg(msg) }
+func (p pionScope) Errorf(format string, a ...any) { p.log.Warn().Msg(fmt.Sprintf(format, a...)) }
