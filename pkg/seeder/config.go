@@ -359,6 +359,15 @@ func yamlDecodeError(file string, err error, lines map[string]int) error {
 	return errs
 }
 
+// Validate checks a configuration built in code (ParseConfig does this for
+// files) and fills in per-stream defaults. Errors name the key, not a line.
+func (c *Config) Validate() error {
+	if errs := c.validate(); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
 var streamIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // validate checks values that decode but make no sense.

@@ -73,10 +73,13 @@ type Seeder struct {
 	adminLn      net.Listener
 }
 
-// New validates the wiring of a Seeder; nothing starts until Run.
+// New validates cfg and wires a Seeder; nothing starts until Run.
 func New(cfg Config, opts Options) (*Seeder, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("seeder: Options.Registry is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	s := &Seeder{
 		cfg:             cfg,
