@@ -10,9 +10,12 @@ import (
 )
 
 // Handler returns the admin endpoints: /metrics, /healthz (the process is
-// up) and /readyz (every stream has its playlists and has joined its swarms).
+// up), /readyz (every stream has its playlists and has joined its swarms),
+// and /status with /status.json (what superpeer is doing, at a glance).
 func (s *Seeder) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", s.serveStatus)
+	mux.HandleFunc("GET /status.json", s.serveStatusJSON)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
 		MaxRequestsInFlight: 8,
 		Timeout:             10 * time.Second,

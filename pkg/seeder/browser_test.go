@@ -26,7 +26,7 @@ import (
 // peer protocol. The real-browser tests in test/interop check the same
 // paths against Chromium; this one runs in every `go test`.
 type testBrowser struct {
-	t        *testing.T
+	t        testing.TB
 	api      *webrtc.API
 	peerID   string
 	infoHash string
@@ -46,7 +46,7 @@ type browserConn struct {
 	buf    []byte
 }
 
-func newTestBrowser(t *testing.T, trackerURL, infoHash string, offer bool) *testBrowser {
+func newTestBrowser(t testing.TB, trackerURL, infoHash string, offer bool) *testBrowser {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()

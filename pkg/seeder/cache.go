@@ -38,6 +38,13 @@ func (b *budget) release(n int64) {
 	b.m.cacheBytes.Set(float64(b.used))
 }
 
+// usedBytes reports the bytes held.
+func (b *budget) usedBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
 // free reports the bytes still available.
 func (b *budget) free() int64 {
 	b.mu.Lock()

@@ -532,3 +532,18 @@ func (b ByteSize) String() string {
 	}
 	return strconv.FormatInt(int64(b), 10) + "B"
 }
+
+// Human prints the size rounded for people: "1.5 MiB", "640 B".
+func (b ByteSize) Human() string {
+	f := float64(b)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB", "TiB"} {
+		if f < 1024 || u == "TiB" {
+			if u == "B" {
+				return strconv.FormatInt(int64(b), 10) + " B"
+			}
+			return strconv.FormatFloat(f, 'f', 1, 64) + " " + u
+		}
+		f /= 1024
+	}
+	return ""
+}

@@ -368,6 +368,7 @@ func (p *peer) handle(cmd wire.Command) error {
 		data, ok := p.sw.v.set.Load().data[cmd.SegmentID]
 		if !ok || cmd.BytesFrom < 0 || cmd.BytesFrom >= int64(len(data)) {
 			s.metrics.requests.WithLabelValues(stream, "absent").Inc()
+			p.sw.st.stats.absent.Add(1)
 			return p.send(wire.Command{Type: wire.SegmentAbsent, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID})
 		}
 		p.up = &upload{id: cmd.SegmentID, req: cmd.RequestID, data: data[cmd.BytesFrom:]}
@@ -404,6 +405,7 @@ func (p *peer) sendNext() (time.Duration, error) {
 	if up.off == len(up.data) {
 		p.up = nil
 		p.stats.served++
+		p.sw.st.stats.served.Add(1)
 		s.metrics.requests.WithLabelValues(p.sw.st.cfg.ID, "served").Inc()
 		return 0, p.send(wire.Command{Type: wire.SegmentDataSendingCompleted, SegmentID: up.id, RequestID: up.req})
 	}
@@ -421,6 +423,7 @@ func (p *peer) sendNext() (time.Duration, error) {
 	}
 	up.off += n
 	p.stats.sentBytes += int64(n)
+	p.sw.st.stats.sentBytes.Add(int64(n))
 	s.metrics.sentBytes.WithLabelValues(p.sw.st.cfg.ID).Add(float64(n))
 	return 0, nil
 }

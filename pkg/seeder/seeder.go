@@ -45,6 +45,8 @@ type Options struct {
 	AdminListener net.Listener
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Version is shown on the status page.
+	Version string
 }
 
 // Seeder seeds the configured streams. Create it with New, start it with Run.
@@ -71,6 +73,8 @@ type Seeder struct {
 	pendingSlots atomic.Int64 // offers awaiting answers, across swarms
 	peersWG      sync.WaitGroup
 	adminLn      net.Listener
+	version      string
+	started      time.Time
 }
 
 // New validates cfg and wires a Seeder; nothing starts until Run.
@@ -91,10 +95,12 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		now:             opts.Now,
 		trackerByURL:    map[string]*tracker.Client{},
 		adminLn:         opts.AdminListener,
+		version:         opts.Version,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.started = s.now()
 	if s.httpClient == nil {
 		s.httpClient = newOriginClient(cfg.Origin)
 	}

@@ -2,6 +2,7 @@ package seeder
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -61,7 +62,7 @@ func testConfig(trackerURL, streamURL string) Config {
 	return cfg
 }
 
-func startSeeder(t *testing.T, h *harness, cfg Config) {
+func startSeeder(t testing.TB, h *harness, cfg Config) {
 	t.Helper()
 	h.reg = prometheus.NewRegistry()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,7 +107,7 @@ func newVODHarness(t *testing.T) *harness {
 	return h
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -119,7 +120,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // waitAnnouncement reads announcements until one lists exactly want as
 // loaded. Announcements come only on change, so a bounded number is read.
-func waitAnnouncement(t *testing.T, c *browserConn, want []int64) wire.Command {
+func waitAnnouncement(t testing.TB, c *browserConn, want []int64) wire.Command {
 	t.Helper()
 	var last []int64
 	for range 100 {
@@ -181,6 +182,43 @@ func TestServeVODToOfferingBrowser(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	t.Run("status", func(t *testing.T) {
+		resp, err := http.Get(h.admin + "/status.json")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var st Status
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+		require.True(t, st.Ready)
+		require.Equal(t, []TrackerStatus{{URL: h.tracker.URL, Connected: true}}, st.Trackers)
+		require.Equal(t, Usage{Used: 1, Limit: int64(DefaultConfig().Peers.Max)}, st.Peers)
+		require.Len(t, st.Streams, 1)
+		ss := st.Streams[0]
+		require.Equal(t, base, ss.SwarmBase)
+		require.Equal(t, int64(total), ss.SentBytes)
+		require.Equal(t, int64(6*150_000+6*40_000), ss.FetchedBytes)
+		require.Equal(t, int64(7), ss.Served)
+		require.Len(t, ss.Variants, 2)
+		v := ss.Variants[0]
+		require.Equal(t, "main-0", v.Label)
+		require.Equal(t, 6, v.Loaded)
+		require.Equal(t, int64(6*150_000), v.Bytes)
+		require.Len(t, v.Swarms, 2)
+		peers := 0
+		for _, sw := range v.Swarms {
+			require.True(t, sw.Joined)
+			peers += sw.Peers
+		}
+		require.Equal(t, 1, peers, "the browser is in one of the two generations' swarms")
+
+		page, err := http.Get(h.admin + "/status")
+		require.NoError(t, err)
+		defer page.Body.Close()
+		body, err := io.ReadAll(page.Body)
+		require.NoError(t, err)
+		require.Contains(t, string(body), "stream <code>test</code>")
+		require.Contains(t, string(body), v.Swarms[1].InfoHash)
+	})
 }
 
 // metricValue returns the value of the series of name whose label values
@@ -228,12 +266,17 @@ func TestShutdownIsClean(t *testing.T) {
 
 // newHarness starts an origin with testMaster's v0, a relaying tracker and a
 // seeder whose config tune adjusts.
-func newHarness(t *testing.T, tune func(*Config)) *harness {
+func newHarness(t testing.TB, tune func(*Config)) *harness {
+	return newHarnessWith(t, playlisttest.MediaOptions{Segments: 6, SegmentSize: 150_000}, tune)
+}
+
+// newHarnessWith is newHarness with v0's media options.
+func newHarnessWith(t testing.TB, v0 playlisttest.MediaOptions, tune func(*Config)) *harness {
 	t.Helper()
 	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{Relay: true, Interval: 1})}
 	t.Cleanup(h.origin.Close)
 	h.origin.SetFile("/master.m3u8", []byte(testMaster))
-	h.v0 = h.origin.AddMedia("/v0/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 150_000})
+	h.v0 = h.origin.AddMedia("/v0/index.m3u8", v0)
 	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 40_000, ByteRange: true})
 	cfg := testConfig(h.tracker.URL, h.origin.URL+"/master.m3u8")
 	if tune != nil {

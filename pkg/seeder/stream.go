@@ -83,6 +83,16 @@ type stream struct {
 	ready    atomic.Bool
 	base     string // swarm base id, set once the manifest is known
 	warned   bool   // cache-full warning given
+	stats    streamStats
+	view     atomic.Pointer[streamView] // for status readers, set once
+}
+
+// streamView is what other goroutines may read of a stream once its
+// manifest is loaded: the variants never change after that (their segment
+// sets are atomic and their swarms lock themselves).
+type streamView struct {
+	base     string
+	variants []*variant
 }
 
 type fetchResult struct {
@@ -207,6 +217,7 @@ func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) error {
 		}
 		st.variants = append(st.variants, v)
 	}
+	st.view.Store(&streamView{base: st.base, variants: st.variants})
 	ev := st.log.Info().Str("swarm_base", st.base).Int("variants", len(st.variants))
 	for _, v := range st.variants {
 		for _, sw := range v.swarms {
@@ -221,6 +232,7 @@ func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) error {
 // onPlaylist merges a new snapshot of a media playlist.
 func (st *stream) onPlaylist(v *variant, pl *playlist.MediaPlaylist) {
 	now := st.s.now()
+	st.stats.lastPlaylist.Store(now.UnixNano())
 	if v.live && !pl.Live {
 		// The stream ended: browsers that load it from now on number its
 		// segments by position instead of media sequence. Browsers already
@@ -261,6 +273,7 @@ func (st *stream) onFetched(r fetchResult) {
 	v.dirty = true
 	if r.err != nil {
 		st.retryLater(sg)
+		st.stats.lastError.Store(&fetchError{msg: r.err.Error(), at: st.s.now()})
 		if !errors.Is(r.err, context.Canceled) {
 			st.log.Warn().Err(r.err).Str("variant", v.label).Int64("segment", sg.seg.ID).
 				Int("attempts", sg.attempts).Msg("segment download failed")
@@ -278,6 +291,7 @@ func (st *stream) onFetched(r fetchResult) {
 		return
 	}
 	sg.state, sg.data = segLoaded, r.data
+	st.stats.fetchedBytes.Add(int64(len(r.data)))
 	st.s.metrics.segmentsCached.WithLabelValues(st.cfg.ID).Inc()
 	st.s.metrics.segmentLag.WithLabelValues(st.cfg.ID).Observe(st.s.now().Sub(sg.appeared).Seconds())
 }

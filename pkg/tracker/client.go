@@ -186,6 +186,13 @@ func NewClient(cfg Config) (*Client, error) {
 // URL returns the tracker URL (with any password redacted).
 func (c *Client) URL() string { return c.url }
 
+// Connected reports whether the WebSocket to the tracker is up now.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil
+}
+
 // Join adds a swarm and announces it on the current and every later
 // connection until leave is called; leave sends a "stopped" announce. Both ids
 // are binary strings of 20 bytes; use a distinct peer id per swarm (as P2P
