@@ -2,6 +2,14 @@
 // for tests: it records every frame each connection sends and can relay
 // offers and answers between its peers the way Novage/wt-tracker does
 // (src/fast-tracker.ts).
+//
+// It is a test double, not a wrapper over tracker.Server, on purpose: it
+// records raw frames, can refuse upgrades or ignore pings, and reproduces
+// wt-tracker's harsh reactions (an answer to an unknown peer closes the
+// socket) that the client must survive, where tracker.Server is lenient. It
+// also cannot import package tracker: the client's internal tests use it, and
+// that would be an import cycle. For a production-like tracker in a test, run
+// tracker.Server behind httptest.NewServer.
 package trackertest
 
 import (

@@ -1,0 +1,155 @@
+package tracker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// ServerMetrics holds the collectors of one Server (names
+// superpeer_tracker_server_*). Build it with NewServerMetrics and give it to
+// exactly one Server: its gauges describe that server's state.
+type ServerMetrics struct {
+	connections        prometheus.Gauge
+	connectionsLimit   prometheus.Gauge
+	peers              prometheus.Gauge
+	peersPerSwarmLimit prometheus.Gauge
+	swarms             prometheus.Gauge
+	swarmsLimit        prometheus.Gauge
+	messages           *prometheus.CounterVec
+	relayed            *prometheus.CounterVec
+	dropped            *prometheus.CounterVec
+	rejected           *prometheus.CounterVec
+	closed             *prometheus.CounterVec
+	expired            prometheus.Counter
+}
+
+// NewServerMetrics registers the tracker server collectors with reg.
+func NewServerMetrics(reg prometheus.Registerer) *ServerMetrics {
+	f := promauto.With(reg)
+	return &ServerMetrics{
+		connections: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_connections",
+			Help: "Open WebSocket connections to the embedded tracker.",
+		}),
+		connectionsLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_connections_limit",
+			Help: "Configured maximum of open connections (MaxPeers); upgrades beyond it get 503.",
+		}),
+		peers: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_peers",
+			Help: "Swarm memberships (a peer id in a swarm) held by the embedded tracker.",
+		}),
+		peersPerSwarmLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_peers_per_swarm_limit",
+			Help: "Configured maximum of peers in one swarm.",
+		}),
+		swarms: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_swarms",
+			Help: "Swarms (info hashes with at least one peer) held by the embedded tracker.",
+		}),
+		swarmsLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_swarms_limit",
+			Help: "Configured maximum of swarms.",
+		}),
+		messages: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_messages_total",
+			Help: "Tracker messages by direction (in, out) and kind (announce, offer, answer, response, failure, scrape, other, malformed).",
+		}, []string{"direction", "kind"}),
+		relayed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_relayed_total",
+			Help: "Offers and answers queued for another peer, by kind (offer, answer).",
+		}, []string{"kind"}),
+		dropped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_dropped_total",
+			Help: "Incoming messages or outgoing frames dropped, by reason (" + serverDropReasons + ").",
+		}, []string{"reason"}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_rejected_connections_total",
+			Help: "WebSocket upgrades refused, by reason (limit, origin, shutdown, handshake).",
+		}, []string{"reason"}),
+		closed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_closed_connections_total",
+			Help: "Connections ended, by reason (client, idle, oversized, abuse, write_error, shutdown).",
+		}, []string{"reason"}),
+		expired: f.NewCounter(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_expired_peers_total",
+			Help: "Swarm memberships removed because the peer missed two announces.",
+		}),
+	}
+}
+
+// Label values of the server counters that are not shared with the client
+// (see metrics.go for direction and kind).
+const (
+	dropMalformed     = "malformed"    // not JSON, or a field of the wrong type
+	dropUnknownPeer   = "unknown_peer" // answer to a peer id the tracker does not know (any more)
+	dropRateLimited   = "rate_limited" // over ServerConfig.MaxMessageRate
+	dropSwarmFull     = "swarm_full"   // ServerConfig.MaxPeersPerSwarm reached
+	dropSwarmLimit    = "swarm_limit"  // ServerConfig.MaxSwarms reached
+	dropConnLimit     = "conn_limit"   // ServerConfig.MaxSwarmsPerConn reached
+	dropUnsupported   = "unsupported"  // unknown action or event, scrape without info_hash
+	serverDropReasons = "queue_full, oversized, malformed, invalid, unknown_peer, rate_limited, swarm_full, swarm_limit, conn_limit, unsupported"
+
+	rejectLimit     = "limit"
+	rejectOrigin    = "origin"
+	rejectShutdown  = "shutdown"
+	rejectHandshake = "handshake"
+
+	closeClient     = "client"
+	closeIdle       = "idle"
+	closeOversized  = "oversized"
+	closeAbuse      = "abuse"
+	closeWriteError = "write_error"
+	closeShutdown   = "shutdown"
+)
+
+// kind indexes of serverCounters.in/out; names in kindNames.
+const (
+	skAnnounce uint8 = iota
+	skOffer
+	skAnswer
+	skResponse
+	skFailure
+	skScrape
+	skOther
+	skMalformed
+	numServerKinds
+)
+
+var kindNames = [numServerKinds]string{kindAnnounce, kindOffer, kindAnswer, kindResponse, kindFailure, kindScrape, kindOther, kindMalformed}
+
+// serverCounters are the hot-path children of ServerMetrics, resolved once so
+// that a message costs an atomic add, not a label lookup.
+type serverCounters struct {
+	in, out          [numServerKinds]prometheus.Counter
+	relayedOffer     prometheus.Counter
+	relayedAnswer    prometheus.Counter
+	drop             map[string]prometheus.Counter
+	expired          prometheus.Counter
+	connections      prometheus.Gauge
+	peers, swarms    prometheus.Gauge
+	rejected, closed *prometheus.CounterVec
+}
+
+func (m *ServerMetrics) counters() *serverCounters {
+	c := &serverCounters{
+		relayedOffer:  m.relayed.WithLabelValues(kindOffer),
+		relayedAnswer: m.relayed.WithLabelValues(kindAnswer),
+		drop:          map[string]prometheus.Counter{},
+		expired:       m.expired,
+		connections:   m.connections,
+		peers:         m.peers,
+		swarms:        m.swarms,
+		rejected:      m.rejected,
+		closed:        m.closed,
+	}
+	for k := range numServerKinds {
+		c.in[k] = m.messages.WithLabelValues(dirIn, kindNames[k])
+		c.out[k] = m.messages.WithLabelValues(dirOut, kindNames[k])
+	}
+	for _, r := range []string{dropQueueFull, dropOversized, dropMalformed, dropInvalid, dropUnknownPeer, dropRateLimited,
+		dropSwarmFull, dropSwarmLimit, dropConnLimit, dropUnsupported} {
+		c.drop[r] = m.dropped.WithLabelValues(r)
+	}
+	return c
+}
