@@ -2,6 +2,7 @@ package seeder
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,10 @@ type Config struct {
 	Trackers []string `yaml:"trackers"`
 	// TrackerClient tunes how superpeer talks to those trackers.
 	TrackerClient TrackerClientConfig `yaml:"tracker_client"`
+	// TrackerServer runs the embedded WebTorrent tracker, so a deployment
+	// needs no public tracker: pages list it in announceTrackers and
+	// superpeer joins it too.
+	TrackerServer TrackerServerConfig `yaml:"tracker_server"`
 	// WebRTC configures the peer connections to browsers.
 	WebRTC WebRTCConfig `yaml:"webrtc"`
 	// HTTP is the admin listener: /metrics, /healthz, /readyz.
@@ -57,6 +62,28 @@ type TrackerClientConfig struct {
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
 	// PingInterval is how often the WebSocket is pinged.
 	PingInterval time.Duration `yaml:"ping_interval"`
+}
+
+// TrackerServerConfig configures the embedded WebTorrent tracker.
+type TrackerServerConfig struct {
+	// Listen is the address browsers connect to (ws://, or wss:// behind a
+	// TLS proxy); "" turns the tracker off.
+	Listen string `yaml:"listen"`
+	// Interval is the announce interval told to clients; a peer that misses
+	// two announces expires.
+	Interval time.Duration `yaml:"interval"`
+	// MaxPeers bounds connections; MaxSwarms and MaxPeersPerSwarm bound the
+	// swarms.
+	MaxPeers         int `yaml:"max_peers"`
+	MaxSwarms        int `yaml:"max_swarms"`
+	MaxPeersPerSwarm int `yaml:"max_peers_per_swarm"`
+	// MaxOffers bounds the offers relayed per announce.
+	MaxOffers int `yaml:"max_offers"`
+	// AllowedOrigins, when set, admits only pages of these origins
+	// ("https://www.example.com", "*.example.com", "*").
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxMessageBytes caps a message from a client.
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
 }
 
 // WebRTCConfig configures peer connections.
@@ -155,6 +182,14 @@ func DefaultConfig() Config {
 			BufferHigh:     1 << 20,
 			BufferLow:      512 << 10,
 			ConnectTimeout: 30 * time.Second,
+		},
+		TrackerServer: TrackerServerConfig{
+			Interval:         60 * time.Second,
+			MaxPeers:         10000,
+			MaxSwarms:        100000,
+			MaxPeersPerSwarm: 5000,
+			MaxOffers:        20,
+			MaxMessageBytes:  64 << 10,
 		},
 		HTTP: HTTPConfig{Listen: ":9090", ShutdownTimeout: 10 * time.Second},
 		Origin: OriginConfig{
@@ -394,6 +429,34 @@ func (c *Config) validate() ConfigErrors {
 	if c.TrackerClient.PingInterval < time.Second {
 		bad("tracker_client.ping_interval", "must be at least 1s, got %s", c.TrackerClient.PingInterval)
 	}
+	if ts := c.TrackerServer; ts.Listen != "" {
+		if _, _, err := net.SplitHostPort(ts.Listen); err != nil {
+			bad("tracker_server.listen", "%q is not host:port", ts.Listen)
+		}
+		if ts.Listen == c.HTTP.Listen {
+			bad("tracker_server.listen", "%q is also http.listen", ts.Listen)
+		}
+	}
+	if c.TrackerServer.Interval < time.Second {
+		bad("tracker_server.interval", "must be at least 1s, got %s", c.TrackerServer.Interval)
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{{"max_peers", c.TrackerServer.MaxPeers}, {"max_swarms", c.TrackerServer.MaxSwarms},
+		{"max_peers_per_swarm", c.TrackerServer.MaxPeersPerSwarm}, {"max_offers", c.TrackerServer.MaxOffers}} {
+		if l.v < 1 {
+			bad("tracker_server."+l.key, "must be at least 1, got %d", l.v)
+		}
+	}
+	if c.TrackerServer.MaxMessageBytes < 4<<10 {
+		bad("tracker_server.max_message_bytes", "must be at least 4KiB, got %s", c.TrackerServer.MaxMessageBytes)
+	}
+	for i, o := range c.TrackerServer.AllowedOrigins {
+		if o != "*" && !strings.HasPrefix(o, "*.") && !strings.Contains(o, "://") {
+			bad(fmt.Sprintf("tracker_server.allowed_origins[%d]", i), "%q is not an origin (https://host[:port]), *.domain or *", o)
+		}
+	}
 	for i, s := range c.WebRTC.ICEServers {
 		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
 			bad(fmt.Sprintf("webrtc.ice_servers[%d]", i), "%q is not a stun:, turn: or turns: URL", s)
@@ -454,10 +517,11 @@ func (c *Config) validate() ConfigErrors {
 	if c.Peers.UploadRate < 0 {
 		bad("peers.upload_rate", "must not be negative, got %s", c.Peers.UploadRate)
 	}
-	if len(c.Streams) == 0 {
-		bad("streams", "at least one stream is required")
+	if len(c.Streams) == 0 && c.TrackerServer.Listen == "" {
+		bad("streams", "at least one stream is required (or tracker_server.listen, to run only the tracker)")
 	}
 	seen := map[string]bool{}
+	swarms := map[string]int{} // a stream's swarm_id, or its URL, to its index
 	for i := range c.Streams {
 		s := &c.Streams[i]
 		key := fmt.Sprintf("streams[%d]", i)
@@ -474,6 +538,13 @@ func (c *Config) validate() ConfigErrors {
 			bad(key+".url", "required")
 		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(key+".url", "%q is not an http:// or https:// URL", s.URL)
+		}
+		// Two streams in one swarm would announce the same infohashes.
+		if swarm := cmp.Or(s.SwarmID, s.URL); swarm != "" {
+			if j, dup := swarms[swarm]; dup {
+				bad(key+".swarm_id", "streams[%d] has the same swarm (%q); give each stream its own url or swarm_id", j, swarm)
+			}
+			swarms[swarm] = i
 		}
 		if len(s.Generations) == 0 {
 			s.Generations = slices.Clone(wire.Generations)

@@ -55,12 +55,14 @@ func TestLoadBadConfigs(t *testing.T) {
 			"testdata/config/bad-values.yaml:8: streams[1].id: \"bbb\" is used by another stream\n" +
 			"testdata/config/bad-values.yaml:10: streams[1].generations[0]: \"2.4\" is not one of [\"2.2\" \"2.3\"]\n" +
 			"testdata/config/bad-values.yaml:11: streams[2].id: required"},
+		{"bad-same-swarm.yaml", "testdata/config/bad-same-swarm.yaml:4: streams[1].swarm_id: streams[0] has the same swarm (\"https://cdn.example.com/live/master.m3u8\"); give each stream its own url or swarm_id\n" +
+			"testdata/config/bad-same-swarm.yaml:11: streams[3].swarm_id: streams[2] has the same swarm (\"shared\"); give each stream its own url or swarm_id"},
 		{"bad-type.yaml", "testdata/config/bad-type.yaml:2: origin.concurrency: cannot unmarshal !!str `many` into int"},
 		{"bad-size.yaml", "testdata/config/bad-size.yaml:2: cache.max_bytes: unknown size unit \"parsecs\" (use B, KB, MB, GB, KiB, MiB, GiB)"},
 		{"bad-size-format.yaml", "testdata/config/bad-size-format.yaml:2: peers.upload_rate: \"fast\" is not a size such as 64MiB"},
 		// yaml.v3 reports the line where the broken block starts.
 		{"bad-syntax.yaml", "testdata/config/bad-syntax.yaml:1: did not find expected '-' indicator"},
-		{"bad-empty.yaml", "testdata/config/bad-empty.yaml: streams: at least one stream is required"},
+		{"bad-empty.yaml", "testdata/config/bad-empty.yaml: streams: at least one stream is required (or tracker_server.listen, to run only the tracker)"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))

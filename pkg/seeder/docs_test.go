@@ -136,7 +136,7 @@ func TestDocsConfigKeys(t *testing.T) {
 	keys := configKeys(reflect.TypeFor[seeder.Config](), "")
 	require.Contains(t, keys, "streams[].url", "key walk is broken")
 	for _, k := range keys {
-		require.Containsf(t, doc, "`"+k+"`", "docs/config.md does not document key %s", k)
+		require.Truef(t, strings.Contains(doc, "`"+k+"`"), "docs/config.md does not document key %s", k)
 	}
 	// The first cell of a table row names a documented key.
 	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\|")
@@ -221,12 +221,15 @@ type metricDesc struct {
 var descPattern = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", .*variableLabels: \{([^}]*)\}\}$`)
 
 // registered returns the metrics a Seeder registers, from the registry's
-// descriptors (Gather would miss vectors that have no series yet).
+// descriptors (Gather would miss vectors that have no series yet). Every
+// optional part is switched on, so that its metrics are registered too;
+// nothing listens or connects before Run.
 func registered(t *testing.T) map[string]metricDesc {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := seeder.DefaultConfig()
 	cfg.Streams = []seeder.StreamConfig{{ID: "docs", URL: "http://127.0.0.1:1/master.m3u8"}}
+	cfg.TrackerServer.Listen = "127.0.0.1:0"
 	_, err := seeder.New(cfg, seeder.Options{Logger: zerolog.Nop(), Registry: reg})
 	require.NoError(t, err)
 	return describe(t, reg)
@@ -299,16 +302,15 @@ func metricSections(doc string) map[string]string {
 	return out
 }
 
-// processMetrics are the collectors cmd/superpeer/main.go adds to the
-// registry besides seeder.New's: Go runtime, process and build info. Keep in
-// step with main.go.
+// processMetrics are the collectors cmd/superpeer/main.go (newRegistry)
+// adds besides seeder.New's: Go runtime, process and superpeer_build_info.
+// Keep in step with main.go.
 func processMetrics(t *testing.T) map[string]metricDesc {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(),
 		prometheus.NewGauge(prometheus.GaugeOpts{Name: "superpeer_build_info", Help: "main.go"}),
 	)
 	return describe(t, reg)

@@ -47,6 +47,11 @@ type Options struct {
 	Now func() time.Time
 	// Version is shown on the status page.
 	Version string
+	// TrackerServerURL, when set, runs the embedded tracker (configured by
+	// tracker_server) without a listener of its own: the caller serves
+	// TrackerServer() at this ws:// URL, and superpeer joins it there. The
+	// demo mounts it beside its page this way.
+	TrackerServerURL string
 }
 
 // Seeder seeds the configured streams. Create it with New, start it with Run.
@@ -63,11 +68,15 @@ type Seeder struct {
 	pcConfig webrtc.Configuration
 	apiClose io.Closer
 
-	trackers     []*tracker.Client
-	trackerByURL map[string]*tracker.Client
-	streams      []*stream
-	budget       *budget
-	upload       *rate.Limiter // nil when unlimited
+	trackers      []*tracker.Client
+	trackerByURL  map[string]*tracker.Client
+	trackerServer *tracker.Server // embedded tracker, nil unless tracker_server.listen or Options.TrackerServerURL
+	trackerURL    string          // Options.TrackerServerURL
+	trackerToken  string          // lets our own client past the embedded tracker's per-browser limits
+	trackerCfg    tracker.Config  // template of the clients' configuration
+	streams       []*stream
+	budget        *budget
+	upload        *rate.Limiter // nil when unlimited
 
 	peerSlots    atomic.Int64 // peers admitted, across swarms
 	pendingSlots atomic.Int64 // offers awaiting answers, across swarms
@@ -120,34 +129,58 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 	}
 	s.api, s.pcConfig, s.apiClose = api, pcc, closer
 
-	trackerMetrics := tracker.NewMetrics(opts.Registry)
+	s.trackerCfg = tracker.Config{
+		Origin:            cfg.TrackerClient.Origin,
+		Logger:            s.log,
+		Metrics:           tracker.NewMetrics(opts.Registry),
+		MaxMessageBytes:   int64(cfg.TrackerClient.MaxMessageBytes),
+		OffersPerAnnounce: cfg.TrackerClient.OffersPerAnnounce,
+		PingInterval:      cfg.TrackerClient.PingInterval,
+	}
 	seen := map[string]bool{}
 	for _, u := range cfg.Trackers {
 		if seen[u] {
 			continue
 		}
 		seen[u] = true
-		c, err := tracker.NewClient(tracker.Config{
-			URL:               u,
-			Origin:            cfg.TrackerClient.Origin,
-			Logger:            s.log,
-			Metrics:           trackerMetrics,
-			MaxMessageBytes:   int64(cfg.TrackerClient.MaxMessageBytes),
-			OffersPerAnnounce: cfg.TrackerClient.OffersPerAnnounce,
-			PingInterval:      cfg.TrackerClient.PingInterval,
-		})
-		if err != nil {
+		if err := s.addTracker(u); err != nil {
 			_ = closer.Close()
-			return nil, fmt.Errorf("tracker %s: %w", u, err)
+			return nil, err
 		}
-		s.trackers = append(s.trackers, c)
-		s.trackerByURL[c.URL()] = c
+	}
+	if cfg.TrackerServer.Listen != "" || opts.TrackerServerURL != "" {
+		s.trackerToken, s.trackerURL = newToken(), opts.TrackerServerURL
+		if s.trackerServer, err = newTrackerServer(cfg.TrackerServer, s.trackerToken, opts.Registry, s.log); err != nil {
+			_ = closer.Close()
+			return nil, err
+		}
+		if s.trackerURL != "" {
+			if err := s.addOwnTracker(s.trackerURL); err != nil {
+				_ = closer.Close()
+				return nil, err
+			}
+		}
 	}
 	for _, sc := range cfg.Streams {
 		s.streams = append(s.streams, newStream(s, sc))
 		s.metrics.streamReady.WithLabelValues(sc.ID).Set(0)
 	}
 	return s, nil
+}
+
+// addTracker creates the client of one tracker URL.
+func (s *Seeder) addTracker(u string) error { return s.addTrackerWith(u, nil) }
+
+func (s *Seeder) addTrackerWith(u string, header http.Header) error {
+	cfg := s.trackerCfg
+	cfg.URL, cfg.Header = u, header
+	c, err := tracker.NewClient(cfg)
+	if err != nil {
+		return fmt.Errorf("tracker %s: %w", u, err)
+	}
+	s.trackers = append(s.trackers, c)
+	s.trackerByURL[c.URL()] = c
+	return nil
 }
 
 // newOriginClient is the HTTP client for playlists and segments: bounded
@@ -177,17 +210,50 @@ func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 // http.shutdown_timeout. It returns nil after a clean shutdown.
 func (s *Seeder) Run(ctx context.Context) error {
 	defer s.apiClose.Close()
+	// The embedded tracker comes first: superpeer joins it like any other,
+	// and the tracker list is final before anything reads it.
+	var trackerHTTP *http.Server
+	var trackerLn net.Listener
+	if s.trackerServer != nil && s.trackerURL == "" {
+		var u string
+		var err error
+		if trackerHTTP, trackerLn, u, err = s.listenTracker(); err != nil {
+			return err
+		}
+		if err := s.addOwnTracker(u); err != nil {
+			trackerLn.Close()
+			return err
+		}
+	}
 	admin, err := s.startAdmin()
 	if err != nil {
+		if trackerLn != nil {
+			trackerLn.Close()
+		}
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if s.trackerServer != nil {
+		g.Go(func() error { return s.trackerServer.Run(gctx) })
+	}
+	if trackerHTTP != nil {
+		g.Go(func() error {
+			if err := trackerHTTP.Serve(trackerLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("tracker server: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), s.cfg.HTTP.ShutdownTimeout)
 		defer cancel()
 		if admin != nil {
 			_ = admin.Shutdown(sctx)
+		}
+		if trackerHTTP != nil {
+			// Close, not Shutdown: hijacked WebSockets are the tracker's to close.
+			_ = trackerHTTP.Close()
 		}
 		return nil
 	})
@@ -215,6 +281,9 @@ func (s *Seeder) Run(ctx context.Context) error {
 		}
 	}
 	s.peersWG.Wait()
+	// Kept-alive origin connections would hold the origin's server (the
+	// demo's own, for one) in its graceful shutdown.
+	s.httpClient.CloseIdleConnections()
 	s.log.Info().Msg("superpeer stopped")
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -217,7 +218,7 @@ func TestServeVODToOfferingBrowser(t *testing.T) {
 		body, err := io.ReadAll(page.Body)
 		require.NoError(t, err)
 		require.Contains(t, string(body), "stream <code>test</code>")
-		require.Contains(t, string(body), v.Swarms[1].InfoHash)
+		require.Contains(t, html.UnescapeString(string(body)), v.Swarms[1].InfoHash)
 	})
 }
 
@@ -445,4 +446,31 @@ func TestLiveWindowAndEnd(t *testing.T) {
 	require.Equal(t, live.SegmentData(1004), got)
 	require.Equal(t, 6.0*20_000, metricValue(t, h.reg, "superpeer_origin_fetched_bytes_total", "test"),
 		"each segment fetched once across the transition")
+}
+
+func TestEmbeddedTracker(t *testing.T) {
+	h := &harness{origin: playlisttest.NewOrigin()}
+	t.Cleanup(h.origin.Close)
+	h.origin.SetFile("/master.m3u8", []byte(testMaster))
+	h.v0 = h.origin.AddMedia("/v0/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 150_000})
+	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 6, SegmentSize: 40_000, ByteRange: true})
+	cfg := testConfig("ws://unused", h.origin.URL+"/master.m3u8")
+	cfg.Trackers = nil // superpeer joins its own tracker only
+	cfg.TrackerServer.Listen = "127.0.0.1:0"
+	startSeeder(t, h, cfg)
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+
+	st := h.seeder.Status()
+	require.Len(t, st.Trackers, 1)
+	require.True(t, st.Trackers[0].Connected)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newTestBrowser(t, st.Trackers[0].URL, h.infoHash(wire.Gen22), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+	got, err := c.download(3, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(3), got)
+	require.Positive(t, metricValue(t, h.reg, "superpeer_tracker_server_connections"))
 }

@@ -3,7 +3,6 @@ package seeder
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -121,13 +120,22 @@ func newStream(s *Seeder, cfg StreamConfig) *stream {
 			Client:          s.httpClient,
 			Metrics:         s.playlistMetrics,
 			Timeout:         s.cfg.Origin.Timeout,
-			Retries:         s.cfg.Origin.Retries,
+			Retries:         fetchRetries(s.cfg.Origin.Retries),
 			MaxSegmentBytes: int64(s.cfg.Origin.MaxSegmentBytes),
 			Logger:          s.log,
 		}),
 		jobs:    make(chan *segment, s.cfg.Origin.Concurrency),
 		results: make(chan fetchResult, s.cfg.Origin.Concurrency),
 	}
+}
+
+// fetchRetries maps origin.retries to the Fetcher's setting, where 0 means
+// its default and a negative number none.
+func fetchRetries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // run follows the stream until ctx ends.
@@ -169,9 +177,7 @@ func (st *stream) loop(ctx context.Context, events <-chan playlist.Event) error 
 			return nil
 		case ev := <-events:
 			if ev.Manifest != nil {
-				if err := st.onManifest(ctx, ev.Manifest); err != nil {
-					return err
-				}
+				st.onManifest(ctx, ev.Manifest)
 			}
 			if ev.Playlist != nil && ev.Variant >= 0 && ev.Variant < len(st.variants) {
 				st.onPlaylist(st.variants[ev.Variant], ev.Playlist)
@@ -187,16 +193,18 @@ func (st *stream) loop(ctx context.Context, events <-chan playlist.Event) error 
 
 // onManifest creates a variant, and its swarms, for every media playlist.
 // The manifest is loaded once; browsers do not reload it either.
-func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) error {
+func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) {
 	if st.variants != nil {
-		return nil
+		return
 	}
 	st.base = st.cfg.SwarmID
 	if st.base == "" {
 		st.base = m.SwarmBase
 	}
 	if len(m.Variants) == 0 {
-		return fmt.Errorf("stream %s: manifest %s has no media playlists", st.cfg.ID, m.URL)
+		// The stream stays not ready; other streams are unaffected.
+		st.log.Error().Str("url", m.URL).Msg("manifest has no media playlist to seed")
+		return
 	}
 	for i, pv := range m.Variants {
 		v := &variant{
@@ -209,24 +217,19 @@ func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) error {
 		}
 		v.set.Store(emptySegmentSet)
 		for _, gen := range st.cfg.Generations {
-			sw, err := newSwarm(ctx, st, v, gen)
-			if err != nil {
-				return err
-			}
-			v.swarms = append(v.swarms, sw)
+			v.swarms = append(v.swarms, newSwarm(ctx, st, v, gen))
 		}
 		st.variants = append(st.variants, v)
 	}
 	st.view.Store(&streamView{base: st.base, variants: st.variants})
-	ev := st.log.Info().Str("swarm_base", st.base).Int("variants", len(st.variants))
+	ev := st.log.Info().Str("swarm_base", st.base).Int("swarms", len(st.variants)*len(st.cfg.Generations))
 	for _, v := range st.variants {
 		for _, sw := range v.swarms {
 			st.log.Debug().Str("variant", v.label).Str("generation", string(sw.gen)).
 				Str("swarm", sw.swarmID).Str("info_hash", sw.infoHash).Msg("swarm")
 		}
 	}
-	ev.Msg("manifest loaded")
-	return nil
+	ev.Msg("swarms created")
 }
 
 // onPlaylist merges a new snapshot of a media playlist.

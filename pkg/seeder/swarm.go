@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,19 +45,12 @@ type pendingOffer struct {
 	timer *time.Timer
 }
 
-func newSwarm(ctx context.Context, st *stream, v *variant, gen wire.Generation) (*swarm, error) {
-	var id string
-	switch gen {
-	case wire.Gen22:
+// newSwarm derives the swarm's identity for gen (a generation the
+// configuration validated) and joins it on every tracker.
+func newSwarm(ctx context.Context, st *stream, v *variant, gen wire.Generation) *swarm {
+	id := wire.StreamSwarmID23(st.base, wire.StreamType(v.pv.Type), streamProps(v))
+	if gen == wire.Gen22 {
 		id = wire.StreamSwarmID22(st.base, wire.StreamType(v.pv.Type), v.pv.Ordinal)
-	case wire.Gen23:
-		id = wire.StreamSwarmID23(st.base, wire.StreamType(v.pv.Type), streamProps(v))
-	default:
-		return nil, fmt.Errorf("stream %s: unknown generation %q", st.cfg.ID, gen)
-	}
-	peerID, err := newPeerID(st.s.cfg.TrackerClient.PeerIDPrefix)
-	if err != nil {
-		return nil, err
 	}
 	sw := &swarm{
 		st:       st,
@@ -67,7 +59,7 @@ func newSwarm(ctx context.Context, st *stream, v *variant, gen wire.Generation) 
 		ctx:      ctx,
 		swarmID:  id,
 		infoHash: gen.InfoHash(id),
-		peerID:   peerID,
+		peerID:   newPeerID(st.s.cfg.TrackerClient.PeerIDPrefix),
 		peers:    map[string]*peer{},
 		pending:  map[string]*pendingOffer{},
 		sizes:    map[string]int64{},
@@ -75,10 +67,12 @@ func newSwarm(ctx context.Context, st *stream, v *variant, gen wire.Generation) 
 	sw.log = st.log.With().Str("variant", v.label).Str("generation", string(gen)).Logger()
 	for _, c := range st.s.trackers {
 		if _, err := c.Join(sw.infoHash, sw.peerID, sw); err != nil {
-			return nil, fmt.Errorf("stream %s: %w", st.cfg.ID, err)
+			// Another stream has this swarm already (the same manifest or
+			// swarm_id twice): this one is not announced there.
+			sw.log.Error().Err(err).Str("tracker", c.URL()).Str("swarm", sw.swarmID).Msg("cannot join swarm")
 		}
 	}
-	return sw, nil
+	return sw
 }
 
 // streamProps is what P2P Media Loader's hls.js integration (2.3) feeds into
@@ -99,16 +93,14 @@ func streamProps(v *variant) wire.StreamProps {
 
 // newPeerID returns prefix followed by random alphanumerics, 20 characters
 // in all, the shape P2P Media Loader uses.
-func newPeerID(prefix string) (string, error) {
+func newPeerID(prefix string) string {
 	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, 20-len(prefix))
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate peer id: %w", err)
-	}
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	for i := range b {
 		b[i] = alnum[int(b[i])%len(alnum)]
 	}
-	return prefix + string(b), nil
+	return prefix + string(b)
 }
 
 // announceAll asks every connected peer to send a fresh announcement.
@@ -224,8 +216,13 @@ func (sw *swarm) newOffer(ctx context.Context) (*tracker.LocalOffer, error) {
 	}
 	id := tracker.NewOfferID()
 	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.ctx.Err() != nil {
+		// Shutting down: closePending may have run already.
+		p.close()
+		return nil, sw.ctx.Err()
+	}
 	sw.pending[id] = &pendingOffer{p: p, timer: time.AfterFunc(offerTTL, func() { sw.expire(id) })}
-	sw.mu.Unlock()
 	return &tracker.LocalOffer{ID: id, SDP: sdp}, nil
 }
 

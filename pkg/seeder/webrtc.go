@@ -88,7 +88,7 @@ func (p pionScope) Debug(string)                   {}
 func (p pionScope) Debugf(string, ...any)          {}
 func (p pionScope) Info(string)                    {}
 func (p pionScope) Infof(string, ...any)           {}
-func (p pionScope) Warn(msg string)                { p.log.Warn().Msg(msg) }
-func (p pionScope) Warnf(format string, a ...any)  { p.log.Warn().Msg(fmt.Sprintf(format, a...)) }
+func (p pionScope) Warn(msg string)                { p.log.Debug().Msg(msg) }
+func (p pionScope) Warnf(format string, a ...any)  { p.log.Debug().Msg(fmt.Sprintf(format, a...)) }
 func (p pionScope) Error(msg string)               { p.log.Warn().Msg(msg) }
 func (p pionScope) Errorf(format string, a ...any) { p.log.Warn().Msg(fmt.Sprintf(format, a...)) }

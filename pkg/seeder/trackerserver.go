@@ -1,0 +1,76 @@
+package seeder
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/superpeer/superpeer/pkg/tracker"
+)
+
+// newTrackerServer builds the embedded WebTorrent tracker from its
+// configuration. trustedToken lets superpeer's own connection hold every
+// swarm of every stream, beyond the per-connection limits sized for a
+// browser.
+func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg prometheus.Registerer, log zerolog.Logger) (*tracker.Server, error) {
+	srv, err := tracker.NewServer(tracker.ServerConfig{
+		Interval:         cfg.Interval,
+		MaxOffers:        cfg.MaxOffers,
+		MaxPeers:         cfg.MaxPeers,
+		MaxSwarms:        cfg.MaxSwarms,
+		MaxPeersPerSwarm: cfg.MaxPeersPerSwarm,
+		AllowedOrigins:   cfg.AllowedOrigins,
+		MaxMessageBytes:  int64(cfg.MaxMessageBytes),
+		TrustedToken:     trustedToken,
+		Logger:           log,
+		Metrics:          tracker.NewServerMetrics(reg),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tracker server: %w", err)
+	}
+	return srv, nil
+}
+
+// listenTracker opens the embedded tracker's listener and returns the
+// server for it and the URL superpeer's own client uses to join it.
+func (s *Seeder) listenTracker() (*http.Server, net.Listener, string, error) {
+	ln, err := net.Listen("tcp", s.cfg.TrackerServer.Listen)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("tracker server: listen %s: %w", s.cfg.TrackerServer.Listen, err)
+	}
+	// Join through loopback when listening on every address.
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	u := "ws://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+	s.log.Info().Str("addr", ln.Addr().String()).Str("url", u).Msg("tracker server listening")
+	return &http.Server{Handler: s.trackerServer, ReadHeaderTimeout: 10 * time.Second}, ln, u, nil
+}
+
+// TrackerServer returns the embedded tracker's handler when
+// Options.TrackerServerURL says the caller serves it, nil otherwise.
+func (s *Seeder) TrackerServer() http.Handler {
+	if s.trackerServer == nil || s.trackerURL == "" {
+		return nil
+	}
+	return s.trackerServer
+}
+
+// addOwnTracker joins the embedded tracker at u as a trusted client.
+func (s *Seeder) addOwnTracker(u string) error {
+	return s.addTrackerWith(u, http.Header{tracker.TrustedTokenHeader: {s.trackerToken}})
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
