@@ -1,5 +1,6 @@
 // Command superpeer seeds HLS streams to P2P Media Loader browser swarms.
 //
+//	superpeer demo [-addr HOST:PORT]     the one-command demo, offline
 //	superpeer -config superpeer.yaml     seed the configured streams
 //	superpeer -check-config -config F    validate F and exit
 //	superpeer -version
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/superpeer/superpeer/pkg/demo"
 	"github.com/superpeer/superpeer/pkg/seeder"
 )
 
@@ -35,6 +37,9 @@ func main() {
 
 // run is main with its inputs and outputs passed in, so exit codes are testable.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "demo" {
+		return runDemo(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("superpeer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "path of the YAML configuration (see docs/config.md)")
@@ -43,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: superpeer -config FILE [flags]\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: superpeer -config FILE [flags]\n       superpeer demo [-addr HOST:PORT]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -81,31 +86,87 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(),
-	)
-	prometheus.WrapRegistererWith(prometheus.Labels{"version": buildVersion()}, reg).MustRegister(
-		prometheus.NewGauge(prometheus.GaugeOpts{Name: "superpeer_build_info", Help: "Always 1; the version label names the build."}),
-	)
-
-	s, err := seeder.New(cfg, seeder.Options{Logger: log, Registry: reg})
+	s, err := seeder.New(cfg, seeder.Options{Logger: log, Registry: newRegistry(), Version: buildVersion()})
 	if err != nil {
 		log.Error().Err(err).Msg("start")
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process at once
-	}()
+	ctx, stop := signalContext()
+	defer stop()
 	if err := s.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("stopped with an error")
 		return 1
 	}
 	return 0
+}
+
+// runDemo is "superpeer demo": origin, tracker, superpeer and a player
+// page on one address, offline.
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("superpeer demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address of the demo page, media, tracker, /metrics and /status")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "console", "log format: json or console")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: superpeer demo [-addr HOST:PORT]\n\n"+
+			"Serves a test stream, a WebTorrent tracker, superpeer seeding the stream and a\n"+
+			"player page charting bytes from HTTP, other browsers and superpeer.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "superpeer: %v\n", err)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	err = demo.Run(ctx, demo.Options{
+		Addr:     *addr,
+		Logger:   log,
+		Registry: newRegistry(),
+		Version:  buildVersion(),
+		Listening: func(url string) {
+			fmt.Fprintf(stdout, "superpeer demo: open %s in a browser (Ctrl-C stops)\n", url)
+		},
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("demo stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+// newRegistry is the process's private metrics registry: Go runtime,
+// process and build information, then whatever the components register.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	prometheus.WrapRegistererWith(prometheus.Labels{"version": buildVersion()}, reg).MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "superpeer_build_info", Help: "Always 1; the version label names the build."},
+			func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM; a second signal kills
+// the process at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // newLogger builds the process logger: JSON on stderr, or a console format
@@ -130,7 +191,7 @@ func buildVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "devel"

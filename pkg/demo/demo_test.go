@@ -1,0 +1,144 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/superpeer/superpeer/pkg/seeder"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestLiveWindow(t *testing.T) {
+	vod, err := fs.Sub(mediaFiles, "media")
+	require.NoError(t, err)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l, err := NewLive(vod, 4, func() time.Time { return now })
+	require.NoError(t, err)
+
+	code, body := get(t, l, "/360p/index.m3u8")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "#EXT-X-MEDIA-SEQUENCE:0\n")
+	require.Equal(t, 4, strings.Count(body, "#EXTINF:2.000,"))
+	require.NotContains(t, body, "ENDLIST")
+
+	// 12 segments in the VOD: 30 s later the window (msn 15..18) has wrapped once.
+	now = now.Add(30 * time.Second)
+	_, body = get(t, l, "/360p/index.m3u8")
+	require.Contains(t, body, "#EXT-X-MEDIA-SEQUENCE:15\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n")
+	require.Contains(t, body, "seg-18.ts")
+	require.NotContains(t, body, "seg-19.ts")
+
+	// Segment 14 has the bytes of VOD segment 2; 19 is not published yet.
+	code, seg := get(t, l, "/360p/seg-14.ts")
+	require.Equal(t, http.StatusOK, code)
+	want, err := fs.ReadFile(vod, "360p/seg-02.ts")
+	require.NoError(t, err)
+	require.Equal(t, string(want), seg)
+	code, _ = get(t, l, "/360p/seg-19.ts")
+	require.Equal(t, http.StatusNotFound, code)
+	code, _ = get(t, l, "/720p/index.m3u8")
+	require.Equal(t, http.StatusNotFound, code)
+	code, master := get(t, l, "/master.m3u8")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, master, "360p/index.m3u8")
+}
+
+func TestLiveWrapDiscontinuity(t *testing.T) {
+	vod, err := fs.Sub(mediaFiles, "media")
+	require.NoError(t, err)
+	now := time.Now()
+	l, err := NewLive(vod, 4, func() time.Time { return now })
+	require.NoError(t, err)
+	now = now.Add(20 * time.Second) // published 14: window 10..13, wraps before msn 12
+	_, body := get(t, l, "/180p/index.m3u8")
+	require.Contains(t, body, "seg-11.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg-12.ts")
+}
+
+// TestRunServesEverything starts the demo and checks each part answers on
+// the one listener: page, config, third-party script, media, tracker,
+// superpeer's status and metrics. The page itself plays in
+// test/interop's TestDemoPage.
+func TestRunServesEverything(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Addr: "127.0.0.1:0", Logger: zerolog.New(zerolog.NewTestWriter(t)), Registry: prometheus.NewRegistry(),
+			Version: "test", Listening: func(u string) { urls <- u }})
+	}()
+	base := strings.TrimSuffix(<-urls, "/")
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	fetch := func(path string) (int, string) {
+		resp, err := client.Get(base + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, page := fetch("/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, "superpeer demo")
+	code, cfg := fetch("/demo/config.json")
+	require.Equal(t, http.StatusOK, code)
+	var pc pageConfig
+	require.NoError(t, json.Unmarshal([]byte(cfg), &pc))
+	require.Equal(t, "ws://"+strings.TrimPrefix(base, "http://")+"/tracker", pc.Tracker)
+	code, _ = fetch("/media/vod/360p/seg-00.ts")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = fetch("/media/live/180p/index.m3u8")
+	require.Equal(t, http.StatusOK, code)
+
+	deadline := time.Now().Add(20 * time.Second)
+	var st seeder.Status
+	for {
+		_, body := fetch("/status.json")
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		if st.Ready || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.True(t, st.Ready, "superpeer joined the demo swarms through the embedded tracker")
+	require.Len(t, st.Streams, 2)
+	for _, s := range st.Streams {
+		require.Len(t, s.Variants, 2, s.ID)
+	}
+	require.Equal(t, liveSwarmID, st.Streams[0].SwarmBase)
+	code, metrics := fetch("/metrics")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, metrics, `superpeer_stream_ready{stream="demo-vod"} 1`)
+	require.Contains(t, metrics, "superpeer_tracker_server_connections 1")
+	if _, err := fs.Stat(thirdpartyFiles, "thirdparty/hls.mjs"); err == nil {
+		code, _ = fetch("/thirdparty/hls.mjs")
+		require.Equal(t, http.StatusOK, code)
+	} else {
+		t.Log("third-party JavaScript not generated in this build (pkg/demo/gen.sh)")
+	}
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# gen.sh fetches the demo page's third-party JavaScript from npm (exact
+# versions in package-lock.json) and copies the browser builds into
+# thirdparty/, which the superpeer binary embeds. Run by `go generate
+# ./pkg/demo` and by scripts/demo; the copies are never committed.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+	npm ci --ignore-scripts --no-audit --no-fund
+fi
+cp node_modules/hls.js/dist/hls.mjs thirdparty/hls.mjs
+cp node_modules/p2p-media-loader-core/dist/p2p-media-loader-core.es.min.js thirdparty/p2p-media-loader-core.js
+cp node_modules/p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js thirdparty/p2p-media-loader-hlsjs.js
+for pkg in hls.js p2p-media-loader-core p2p-media-loader-hlsjs; do
+	printf '%s %s\n' "$pkg" "$(node -p "require('./node_modules/$pkg/package.json').version")"
+done > thirdparty/VERSIONS
