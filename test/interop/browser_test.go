@@ -31,7 +31,14 @@ type Viewer struct {
 	URL        string
 	StartDelay time.Duration
 	Duration   time.Duration
-	Screenshot string // optional PNG path, taken at the end
+	Screenshot string    // optional PNG path, taken at the end
+	Viewport   *Viewport // page size; 640x360 when nil
+}
+
+// Viewport is a page size in CSS pixels.
+type Viewport struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
 }
 
 // staggered returns n viewers of url, started gap apart, each playing for d.
@@ -56,6 +63,9 @@ type ViewerResult struct {
 	LoadedAtMs int64  `json:"loadedAtMs"`
 	Error      string `json:"error"`
 	Stats      Stats  `json:"stats"`
+	// RawStats is the page's window.__collect() result as it came, for
+	// pages other than web/player.html (the demo page).
+	RawStats json.RawMessage `json:"-"`
 }
 
 // Stats mirrors window.__stats of web/player.mjs. Times (…Ms, T) are milliseconds since the page
@@ -239,10 +249,11 @@ func (s Stats) ConnectedPeers() []string {
 func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 	t.Helper()
 	type viewerJSON struct {
-		URL          string `json:"url"`
-		StartDelayMs int64  `json:"startDelayMs"`
-		DurationMs   int64  `json:"durationMs"`
-		Screenshot   string `json:"screenshot,omitempty"`
+		URL          string    `json:"url"`
+		StartDelayMs int64     `json:"startDelayMs"`
+		DurationMs   int64     `json:"durationMs"`
+		Screenshot   string    `json:"screenshot,omitempty"`
+		Viewport     *Viewport `json:"viewport,omitempty"`
 	}
 	in := struct {
 		Viewers    []viewerJSON `json:"viewers"`
@@ -250,7 +261,7 @@ func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 	}{ConsoleAll: spec.ConsoleAll}
 	var longest time.Duration
 	for _, v := range spec.Viewers {
-		in.Viewers = append(in.Viewers, viewerJSON{v.URL, v.StartDelay.Milliseconds(), v.Duration.Milliseconds(), v.Screenshot})
+		in.Viewers = append(in.Viewers, viewerJSON{v.URL, v.StartDelay.Milliseconds(), v.Duration.Milliseconds(), v.Screenshot, v.Viewport})
 		longest = max(longest, v.StartDelay+v.Duration)
 	}
 	specJSON, err := json.Marshal(in)
@@ -281,8 +292,21 @@ func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 	}
 
 	var res Result
-	if jsonErr := json.Unmarshal(stdout.Bytes(), &res); jsonErr != nil {
+	var raw struct {
+		Viewers []struct {
+			Stats json.RawMessage `json:"stats"`
+		} `json:"viewers"`
+	}
+	if jsonErr := json.Unmarshal(stdout.Bytes(), &raw); jsonErr != nil {
 		t.Fatalf("browser harness: %v; stdout not JSON (%v): %.500s", runErr, jsonErr, stdout.String())
+	}
+	if jsonErr := json.Unmarshal(stdout.Bytes(), &res); jsonErr != nil && !isPageShapeError(jsonErr) {
+		t.Fatalf("browser harness: %v; stdout not JSON (%v): %.500s", runErr, jsonErr, stdout.String())
+	}
+	for i := range res.Viewers {
+		if i < len(raw.Viewers) {
+			res.Viewers[i].RawStats = raw.Viewers[i].Stats
+		}
 	}
 	for _, v := range res.Viewers {
 		require.Empty(t, v.Error, "viewer %d failed", v.Index)
@@ -294,6 +318,13 @@ func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 	require.NoError(t, runErr, "browser harness exit status")
 	require.Len(t, res.Viewers, len(spec.Viewers))
 	return res
+}
+
+// isPageShapeError reports a stats document of another page's shape (a
+// field of a different type), which RawStats still carries.
+func isPageShapeError(err error) bool {
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &te)
 }
 
 // requireByteIdentity checks that every fragment hls.js received is byte-identical to the origin

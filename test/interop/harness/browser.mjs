@@ -3,7 +3,8 @@
 //
 // Usage: node browser.mjs '<spec json>'   or   node browser.mjs < spec.json
 // Spec: {
-//   "viewers": [{"url": "...", "startDelayMs": 0, "durationMs": 30000, "screenshot": "/optional.png"}],
+//   "viewers": [{"url": "...", "startDelayMs": 0, "durationMs": 30000, "screenshot": "/optional.png",
+//                "viewport": {"width": 640, "height": 360}}],
 //   "consoleAll": false        // forward every console message, not only warnings and errors
 // }
 // Output: {"browserVersion": "...", "viewers": [{"index", "url", "startDelayMs", "durationMs",
@@ -65,7 +66,7 @@ async function runViewer (browser, spec, v, index, t0) {
   const started = Date.now()
   const tag = `[viewer ${index}]`
   // One context per viewer: isolated storage, its own P2PML peer id.
-  const context = await browser.newContext({ viewport: { width: 640, height: 360 } })
+  const context = await browser.newContext({ viewport: v.viewport || { width: 640, height: 360 } })
   try {
     // Camera+microphone permission makes Chromium offer plain 127.0.0.1 host candidates
     // (with --allow-loopback-in-peer-connection); no device is opened.

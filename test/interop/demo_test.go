@@ -1,0 +1,118 @@
+//go:build interop
+
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/superpeer/superpeer/pkg/demo"
+)
+
+// demoStats is what the demo page's window.__collect() returns.
+type demoStats struct {
+	Stream string `json:"stream"`
+	Bytes  struct {
+		HTTP      int64 `json:"http"`
+		Browsers  int64 `json:"browsers"`
+		Superpeer int64 `json:"superpeer"`
+	} `json:"bytes"`
+	Peers          []string `json:"peers"`
+	Playing        bool     `json:"playing"`
+	CurrentTime    float64  `json:"currentTime"`
+	Errors         []string `json:"errors"`
+	SuperpeerShown string   `json:"superpeerShown"`
+	Chart          struct {
+		X, Y, Width, Height, DPR float64
+	} `json:"chart"`
+}
+
+// TestDemoPage runs `superpeer demo` in-process and opens its page in two headless Chromium tabs,
+// as a newcomer would: the video plays, the chart shows bytes from superpeer (checked in the page's
+// numbers and in a screenshot, where superpeer's line colour must appear inside the chart), and the
+// superpeer panel shows its swarms.
+func TestDemoPage(t *testing.T) {
+	requireTools(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	pageURL := make(chan string, 1)
+	done := make(chan error, 1)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	go func() {
+		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Logger: log, Registry: prometheus.NewRegistry(),
+			Version: "test", Listening: func(u string) { pageURL <- u }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	var url string
+	select {
+	case url = <-pageURL:
+	case err := <-done:
+		t.Fatalf("demo did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not start within 30 s")
+	}
+	time.Sleep(3 * time.Second) // superpeer fetches the first segments and joins its swarms
+
+	shot := filepath.Join(interopDir(t), "out", "demo.png")
+	require.NoError(t, os.MkdirAll(filepath.Dir(shot), 0o755))
+	_ = os.Remove(shot)
+	res := runBrowsers(t, BrowserSpec{Viewers: []Viewer{
+		{URL: url, Duration: 35 * time.Second, Screenshot: shot, Viewport: &Viewport{Width: 1280, Height: 900}},
+		{URL: url, StartDelay: 5 * time.Second, Duration: 30 * time.Second},
+	}})
+	for i, v := range res.Viewers {
+		var s demoStats
+		require.NoError(t, json.Unmarshal(v.RawStats, &s), "viewer %d stats", i)
+		t.Logf("demo viewer %d (%s): http %d B, from browsers %d B, from superpeer %d B; peers %v; currentTime %.1f s; errors %v",
+			i, s.Stream, s.Bytes.HTTP, s.Bytes.Browsers, s.Bytes.Superpeer, s.Peers, s.CurrentTime, s.Errors)
+		require.Equal(t, "live", s.Stream)
+		require.True(t, s.Playing, "viewer %d never played", i)
+		require.Greater(t, s.CurrentTime, 5.0, "viewer %d playback did not advance", i)
+		require.Empty(t, s.Errors, "viewer %d fatal player errors", i)
+		require.Positive(t, s.Bytes.Superpeer, "viewer %d got nothing from superpeer", i)
+		require.Contains(t, s.SuperpeerShown, "demo-live", "viewer %d: superpeer panel shows its swarms", i)
+		if i == 0 {
+			requireChartLine(t, shot, s, [3]uint8{0x3b, 0x6f, 0xd6})
+		}
+	}
+}
+
+// requireChartLine checks the screenshot: inside the chart, some pixels have superpeer's line colour.
+func requireChartLine(t *testing.T, shot string, s demoStats, rgb [3]uint8) {
+	t.Helper()
+	f, err := os.Open(shot)
+	require.NoError(t, err, "screenshot taken")
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	scale := s.Chart.DPR
+	if scale == 0 {
+		scale = 1
+	}
+	rect := image.Rect(int(s.Chart.X*scale), int(s.Chart.Y*scale), int((s.Chart.X+s.Chart.Width)*scale), int((s.Chart.Y+s.Chart.Height)*scale))
+	require.False(t, rect.Empty(), "chart on the page")
+	near := func(a uint32, b uint8) bool { d := int(a>>8) - int(b); return d > -24 && d < 24 }
+	count := 0
+	for y := rect.Min.Y; y < rect.Max.Y; y++ {
+		for x := rect.Min.X; x < rect.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if near(r, rgb[0]) && near(g, rgb[1]) && near(b, rgb[2]) {
+				count++
+			}
+		}
+	}
+	t.Logf("screenshot %s: %d pixels of superpeer's colour in the chart %v", shot, count, rect)
+	require.Greater(t, count, 50, "superpeer's line is drawn in the chart")
+}
