@@ -26,6 +26,7 @@ type metrics struct {
 	uploadLimit    prometheus.Gauge
 	uploadWait     prometheus.Counter
 	streamReady    *prometheus.GaugeVec
+	panics         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -100,5 +101,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "superpeer_stream_ready",
 			Help: "1 once a stream has its playlists and has joined its swarms.",
 		}, []string{"stream"}),
+		panics: f.NewCounter(prometheus.CounterOpts{
+			Name: "superpeer_peer_panics_total",
+			Help: "Peer goroutines ended by a panic (a bug: report it); the process and other peers carry on.",
+		}),
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,11 +289,19 @@ func (s *Seeder) Run(ctx context.Context) error {
 	return err
 }
 
-// spawn runs a peer goroutine that Run waits for.
+// spawn runs a peer goroutine that Run waits for. A panic there, a bug
+// reached by one browser's input, ends that peer only: it is logged with
+// its stack and counted, and every other peer and stream carries on.
 func (s *Seeder) spawn(f func()) {
 	s.peersWG.Add(1)
 	go func() {
 		defer s.peersWG.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.metrics.panics.Inc()
+				s.log.Error().Str("panic", fmt.Sprint(r)).Str("stack", string(debug.Stack())).Msg("peer goroutine panicked")
+			}
+		}()
 		f()
 	}()
 }

@@ -474,3 +474,12 @@ func TestEmbeddedTracker(t *testing.T) {
 	require.Equal(t, h.v0.SegmentData(3), got)
 	require.Positive(t, metricValue(t, h.reg, "superpeer_tracker_server_connections"))
 }
+
+func TestPeerPanicIsContained(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(testConfig("ws://127.0.0.1:1", "http://127.0.0.1:1/m.m3u8"), Options{Logger: zerolog.Nop(), Registry: reg})
+	require.NoError(t, err)
+	s.spawn(func() { panic("bug reached by a browser") })
+	s.peersWG.Wait()
+	require.Equal(t, 1.0, metricValue(t, reg, "superpeer_peer_panics_total"))
+}
