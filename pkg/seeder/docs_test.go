@@ -500,3 +500,21 @@ func relPath(p string) string {
 	}
 	return filepath.ToSlash(r)
 }
+
+// TestReadmeConfig parses the configuration the README's "Seed your stream"
+// writes with a heredoc, the first one a newcomer tries.
+func TestReadmeConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(b), "cat > superpeer.yaml <<'EOF'\n")
+	require.True(t, ok, "README has no superpeer.yaml heredoc")
+	body, _, ok := strings.Cut(rest, "\n    EOF\n")
+	require.True(t, ok, "heredoc not closed")
+	var yaml strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		yaml.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	cfg, err := seeder.ParseConfig([]byte(yaml.String()), "README.md")
+	require.NoError(t, err)
+	require.Len(t, cfg.Streams, 1)
+}
