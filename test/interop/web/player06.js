@@ -27,77 +27,6 @@
     else localStorage.removeItem('debug')
   } catch (e) {}
 
-  // --- RTCPeerConnection wrapper (same behaviour as boot.js for player.html) ---
-  var iceMode = params.get('ice') || 'loopback'
-  var pcs = []
-  var dropped = { candidates: 0 }
-  function keepCandidate (cand) {
-    if (iceMode === 'all') return true
-    var f = String(cand).replace(/^a=/, '').split(' ')
-    return f.length > 5 && f[4] === '127.0.0.1'
-  }
-  function filterSDP (sdp) {
-    return sdp.split('\r\n').filter(function (line) {
-      if (line.indexOf('a=candidate:') !== 0) return true
-      if (keepCandidate(line)) return true
-      dropped.candidates++
-      return false
-    }).join('\r\n')
-  }
-  var Native = window.RTCPeerConnection
-  if (Native) {
-    var Wrapped = function (config) {
-      var pc = new Native(config)
-      pcs.push(pc)
-      var setRemote = pc.setRemoteDescription.bind(pc)
-      pc.setRemoteDescription = function (desc) {
-        if (desc && desc.sdp) desc = { type: desc.type, sdp: filterSDP(desc.sdp) }
-        return setRemote(desc)
-      }
-      var addCand = pc.addIceCandidate.bind(pc)
-      pc.addIceCandidate = function (c) {
-        if (c && c.candidate && !keepCandidate(c.candidate)) {
-          dropped.candidates++
-          return Promise.resolve()
-        }
-        return addCand(c)
-      }
-      return pc
-    }
-    Wrapped.prototype = Native.prototype
-    Wrapped.generateCertificate = Native.generateCertificate
-    window.RTCPeerConnection = Wrapped
-  }
-  async function iceReport () {
-    var out = { mode: iceMode, droppedRemoteCandidates: dropped.candidates, connections: [] }
-    for (var i = 0; i < pcs.length; i++) {
-      var pc = pcs[i]
-      var entry = { connectionState: pc.connectionState, iceConnectionState: pc.iceConnectionState }
-      try {
-        var report = await pc.getStats()
-        var byId = {}
-        report.forEach(function (s) { byId[s.id] = s })
-        report.forEach(function (s) {
-          if (s.type === 'transport' && s.selectedCandidatePairId && byId[s.selectedCandidatePairId]) {
-            var pair = byId[s.selectedCandidatePairId]
-            var l = byId[pair.localCandidateId] || {}
-            var r = byId[pair.remoteCandidateId] || {}
-            entry.selected = {
-              local: l.address + ':' + l.port + '/' + l.protocol + ' ' + l.candidateType,
-              remote: r.address + ':' + r.port + '/' + r.protocol + ' ' + r.candidateType,
-              bytesSent: pair.bytesSent,
-              bytesReceived: pair.bytesReceived
-            }
-          }
-        })
-      } catch (e) {
-        entry.statsError = String(e)
-      }
-      out.connections.push(entry)
-    }
-    return out
-  }
-
   // --- stats ---
   var stats = {
     p2pml: params.get('p2pml') || '0.6.2',
@@ -282,7 +211,7 @@
     stats.playback.paused = video.paused
     stats.playback.readyState = video.readyState
     stats.collectedAtMs = now()
-    stats.ice = await iceReport()
+    stats.ice = await window.__iceReport()
     return JSON.parse(JSON.stringify(stats))
   }
 
