@@ -20,4 +20,13 @@
 // (sign-magnitude, big-endian, length in the low nibble), SimilarIntArray
 // (ids grouped by 256-aligned block) or String. Upstream:
 // p2p-media-loader-core/src/p2p/commands/binary-serialization.ts.
+//
+// # Tracker messages
+//
+// TrackerMessage is every WebTorrent tracker message in either direction
+// (announce with offers, answer, relayed offer and answer, response,
+// scrape). Its info_hash, peer_id, offer_id and to_peer_id are JavaScript
+// "binary strings", one code point per byte; Go strings hold the bytes, and
+// AppendJSON writes them, and SDP text, exactly as JSON.stringify does, in
+// the field order of the browsers' bittorrent-tracker client.
 package wire
