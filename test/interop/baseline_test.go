@@ -5,8 +5,6 @@ package interop
 import (
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 // TestBrowserBaselineVOD: two browsers (P2PML 2.3.1) watch the VOD 5 s apart, with no seed. Both play,
@@ -26,20 +24,7 @@ func testBaselineVOD(t *testing.T, version, peerIDPrefix string) {
 	res := runBrowsers(t, BrowserSpec{Viewers: staggered(url, 2, 5*time.Second, 30*time.Second)})
 	logViewers(t, env.Origin, res)
 
-	for i, v := range res.Viewers {
-		s := v.Stats
-		require.Equal(t, version, s.P2PML, "viewer %d", i)
-		require.Empty(t, s.FatalErrors(), "viewer %d fatal errors", i)
-		require.NotNil(t, s.Playback.FirstPlayingMs, "viewer %d never played", i)
-		// Loose on purpose: on a busy 2-core machine Chromium plays slower than real time.
-		require.Greater(t, s.Playback.Played(), 5.0, "viewer %d playback did not advance", i)
-		require.NotEmpty(t, s.ConnectedPeers(), "viewer %d connected to no peer", i)
-		requireByteIdentity(t, env.Origin, s)
-	}
-	first, second := res.Viewers[0].Stats, res.Viewers[1].Stats
-	require.Positive(t, second.Bytes.P2P, "second viewer got no P2P bytes")
-	require.Equal(t, second.Bytes.P2P, second.P2PBytesFrom(peerIDPrefix), "P2P bytes from peers not prefixed %s: %v", peerIDPrefix, second.P2PByPeer)
-	require.Positive(t, first.Upload.Bytes, "first viewer uploaded nothing")
+	requireP2PPair(t, env, res, version, peerIDPrefix)
 }
 
 // logViewers prints the measured figures of a run.

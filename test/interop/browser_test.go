@@ -320,6 +320,33 @@ func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 	return res
 }
 
+// requirePlayed checks one viewer of web/player.html: no fatal error, playback started and advanced,
+// and every fragment byte-identical to the origin.
+func requirePlayed(t testing.TB, o *Origin, i int, s Stats) {
+	t.Helper()
+	require.Empty(t, s.FatalErrors(), "viewer %d fatal errors", i)
+	require.NotNil(t, s.Playback.FirstPlayingMs, "viewer %d never played", i)
+	// Loose on purpose: on a busy 2-core machine Chromium plays slower than real time.
+	require.Greater(t, s.Playback.Played(), 5.0, "viewer %d playback did not advance", i)
+	requireByteIdentity(t, o, s)
+}
+
+// requireP2PPair checks a run of two staggered viewers: both played the given P2PML version and
+// connected to a peer, the later viewer got P2P bytes, all from peers whose id starts with
+// peerIDPrefix (the same generation), and the earlier one uploaded.
+func requireP2PPair(t testing.TB, env *Env, res Result, version, peerIDPrefix string) {
+	t.Helper()
+	for i, v := range res.Viewers {
+		require.Equal(t, version, v.Stats.P2PML, "viewer %d", i)
+		requirePlayed(t, env.Origin, i, v.Stats)
+		require.NotEmpty(t, v.Stats.ConnectedPeers(), "viewer %d connected to no peer", i)
+	}
+	first, second := res.Viewers[0].Stats, res.Viewers[1].Stats
+	require.Positive(t, second.Bytes.P2P, "second viewer got no P2P bytes")
+	require.Equal(t, second.Bytes.P2P, second.P2PBytesFrom(peerIDPrefix), "P2P bytes from peers not prefixed %s: %v", peerIDPrefix, second.P2PByPeer)
+	require.Positive(t, first.Upload.Bytes, "first viewer uploaded nothing")
+}
+
 // isPageShapeError reports a stats document of another page's shape (a
 // field of a different type), which RawStats still carries.
 func isPageShapeError(err error) bool {

@@ -157,24 +157,3 @@ func requireModules06(t *testing.T) {
 		}
 	}
 }
-
-// requireP2PPair checks a run of two staggered viewers: both played without fatal errors, every
-// fragment is byte-identical, the later viewer got P2P bytes, all from peers of the same
-// generation, and the earlier one uploaded.
-func requireP2PPair(t *testing.T, env *Env, res Result, version, peerIDPrefix string) {
-	t.Helper()
-	for i, v := range res.Viewers {
-		s := v.Stats
-		require.Equal(t, version, s.P2PML, "viewer %d", i)
-		require.Empty(t, s.FatalErrors(), "viewer %d fatal errors", i)
-		require.NotNil(t, s.Playback.FirstPlayingMs, "viewer %d never played", i)
-		// Loose on purpose: on a busy 2-core machine Chromium plays slower than real time.
-		require.Greater(t, s.Playback.Played(), 5.0, "viewer %d playback did not advance", i)
-		require.NotEmpty(t, s.ConnectedPeers(), "viewer %d connected to no peer", i)
-		requireByteIdentity(t, env.Origin, s)
-	}
-	first, second := res.Viewers[0].Stats, res.Viewers[1].Stats
-	require.Positive(t, second.Bytes.P2P, "second viewer got no P2P bytes")
-	require.Equal(t, second.Bytes.P2P, second.P2PBytesFrom(peerIDPrefix), "P2P bytes from peers not prefixed %s: %v", peerIDPrefix, second.P2PByPeer)
-	require.Positive(t, first.Upload.Bytes, "first viewer uploaded nothing")
-}
