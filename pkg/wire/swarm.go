@@ -31,6 +31,10 @@ type Generation string
 
 // The generations whose identities this package derives.
 const (
+	// Gen06 is the legacy 0.6.x line (JSON peer commands): stream swarm ids
+	// from StreamSwarmID06, SHA-1 infoHash of "2"+id as 20 raw bytes. It is
+	// not in Generations until the seeder serves its peer protocol.
+	Gen06 Generation = "0.6"
 	// Gen22 is core 1.0.4 to 2.2.x: ordinal stream index, MD5-based infoHash.
 	Gen22 Generation = "2.2"
 	// Gen23 is core 2.3.x: SHA-1 short id of the stream's attributes, SHA-1-based infoHash.
@@ -53,13 +57,20 @@ func StreamSwarmID23(base string, t StreamType, props StreamProps) string {
 	return PeerProtocolVersion + "-" + base + "-" + string(t) + "-" + ShortID(props)
 }
 
-// InfoHash returns the 20-character tracker info_hash the given generation
-// derives from a stream swarm id. It is plain ASCII (Base64), used as is in
-// the tracker's JSON.
+// InfoHash returns the 20-byte tracker info_hash the given generation
+// derives from a stream swarm id, as a Go string of bytes (a JavaScript
+// "binary string"; TrackerMessage.AppendJSON writes it as the browser does).
 //
 // 2.2: Base64 of MD5(id) bytes 1..15. 2.3: Base64 of SHA-1(id) bytes 0..14
-// (getStreamHash in p2p-media-loader-core/src/utils/peer.ts).
+// (getStreamHash in p2p-media-loader-core/src/utils/peer.ts). Both are plain
+// ASCII. 0.6: the raw SHA-1 of "2"+id, the "2" being PEER_PROTOCOL_VERSION
+// (p2p-media-loader-core/lib/p2p-media-manager.ts@0.6.2), so most of its
+// bytes are not ASCII. Any other generation is treated as 2.3.
 func (g Generation) InfoHash(streamSwarmID string) string {
+	if g == Gen06 {
+		sum := sha1.Sum([]byte(PeerProtocolVersion06 + streamSwarmID))
+		return string(sum[:])
+	}
 	if g == Gen22 {
 		sum := md5.Sum([]byte(streamSwarmID))
 		return base64.StdEncoding.EncodeToString(sum[1:16])
