@@ -3,7 +3,9 @@ package wire
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -317,4 +319,78 @@ func BenchmarkDecodeRequest06(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// command06-edge.json records what the real 0.6.2 MediaPeer
+// (getJsonCommand, createSegmentsMap) makes of odd messages; it is written by
+// testdata/gen/command06-edge.mjs.
+func TestDecodeCommand06Browser(t *testing.T) {
+	b, err := os.ReadFile("testdata/v0.6/command06-edge.json")
+	require.NoError(t, err)
+	var v struct {
+		Cases []struct {
+			Hex     string   `json:"hex"`
+			Command bool     `json:"command"`
+			C       *int     `json:"c"`
+			I       *string  `json:"i"`
+			S       *int64   `json:"s"`
+			Map     [][2]any `json:"map"`
+		} `json:"cases"`
+	}
+	require.NoError(t, json.Unmarshal(b, &v))
+	require.NotEmpty(t, v.Cases)
+	for _, tc := range v.Cases {
+		msg, err := hex.DecodeString(tc.Hex)
+		require.NoError(t, err)
+		name := string(msg)
+		if len(name) > 60 {
+			name = name[:60]
+		}
+		t.Run(name, func(t *testing.T) {
+			got, err := DecodeCommand06(msg)
+			if !tc.Command {
+				require.ErrorIs(t, err, ErrNotCommand06)
+				return
+			}
+			require.NotErrorIs(t, err, ErrNotCommand06)
+			switch {
+			case tc.C == nil:
+				require.ErrorIs(t, err, ErrMalformed) // the browser ignores it
+				return
+			case *tc.C == int(SegmentsMap06):
+				require.NoError(t, err)
+				require.Equal(t, SegmentsMap06, got.Code)
+				require.Equal(t, tc.Map, flattenMap06(got.Map))
+				return
+			case tc.I == nil || (*tc.C == int(SegmentData06) && tc.S == nil):
+				require.ErrorIs(t, err, ErrMalformed)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, CommandCode06(*tc.C), got.Code)
+			require.Equal(t, *tc.I, got.ID)
+			if tc.S != nil {
+				require.Equal(t, *tc.S, got.Size)
+			}
+		})
+	}
+}
+
+// flattenMap06 builds the browser's Map of full segment id to status: a
+// repeated id keeps its first position and its last status.
+func flattenMap06(entries []MapEntry06) [][2]any {
+	out := [][2]any{}
+	at := map[string]int{}
+	for _, e := range entries {
+		for _, s := range e.Segments {
+			id := SegmentID06(e.StreamSwarmID, s.ShortID)
+			if k, ok := at[id]; ok {
+				out[k][1] = float64(s.Status)
+				continue
+			}
+			at[id] = len(out)
+			out = append(out, [2]any{id, float64(s.Status)})
+		}
+	}
+	return out
 }
