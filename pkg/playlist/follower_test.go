@@ -181,9 +181,9 @@ v1/index.m3u8
 	m := ev.Manifest
 	require.Equal(t, o.URL+"/master.m3u8", m.SwarmBase)
 	require.Equal(t, []Variant{
-		{URL: v1.URL(), Type: Main, Ordinal: 0, Rendition: Rendition{Bitrate: 800000, Codecs: "avc1.64001e", Width: 640, Height: 360, HasResolution: true}},
-		{URL: v2.URL(), Type: Main, Ordinal: 1, Rendition: Rendition{Bitrate: 2400000, Codecs: "avc1.64001f", Width: 1280, Height: 720, HasResolution: true, FrameRate: "25"}},
-		{URL: aud.URL(), Type: Secondary, Ordinal: 0, Rendition: Rendition{Codecs: "mp4a.40.2", Language: "en", Channels: "2", Name: "English"}},
+		{URL: v1.URL(), Type: Main, Ordinal: 0, Rendition: Rendition{Bitrate: 800000, Codecs: "avc1.64001e", Width: 640, Height: 360, HasResolution: true}, StreamInf: 0},
+		{URL: v2.URL(), Type: Main, Ordinal: 1, Rendition: Rendition{Bitrate: 2400000, Codecs: "avc1.64001f", Width: 1280, Height: 720, HasResolution: true, FrameRate: "25"}, StreamInf: 1},
+		{URL: aud.URL(), Type: Secondary, Ordinal: 0, Rendition: Rendition{Codecs: "mp4a.40.2", Language: "en", Channels: "2", Name: "English"}, StreamInf: -1},
 	}, m.Variants)
 
 	got := map[int]*MediaPlaylist{}

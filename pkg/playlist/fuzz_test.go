@@ -111,6 +111,9 @@ func FuzzParseMedia(f *testing.F) {
 			if s.ID != want {
 				t.Fatalf("segment %d id %d", i, s.ID)
 			}
+			if s.Sequence != pl.MediaSequence+int64(i) {
+				t.Fatalf("segment %d sequence %d", i, s.Sequence)
+			}
 			key := s.URL
 			if s.Range != nil {
 				if s.Range.Start < 0 || s.Range.Len() < 1 {

@@ -64,6 +64,11 @@ type Variant struct {
 	Ordinal int
 	// Rendition holds the P2PML 2.3.x stream short id inputs.
 	Rendition Rendition
+	// StreamInf is the position of the variant's EXT-X-STREAM-INF in the
+	// master playlist, counting every one (m3u8-parser order, before hls.js
+	// drops unknown-codec levels): the "V<i>" of P2PML 0.6's swarm ids. It
+	// is -1 for audio tracks, which 0.6 never shares.
+	StreamInf int
 }
 
 // Manifest is an HLS manifest as P2P Media Loader's hls.js integration sees it.
@@ -73,6 +78,9 @@ type Manifest struct {
 	URL string
 	// SwarmBase is P2PML's default base swarm id: URL cut at the first '?'.
 	SwarmBase string
+	// MediaOnly reports that the manifest is a media playlist, not a master:
+	// P2PML 0.6 then names its one swarm without a "+V<i>" suffix.
+	MediaOnly bool
 	// Variants are the streams with a media playlist URL, main streams first,
 	// de-duplicated by URL keeping the first (P2PML addStreamIfNoneExists).
 	// Audio tracks without a URI are skipped but keep their Ordinal slot.
@@ -87,6 +95,7 @@ var masterMediaRE = regexp.MustCompile(`#EXT-X-MEDIA:(` + jsDot + `*)`)
 
 // level is the part of an hls.js LevelParsed this package needs.
 type level struct {
+	index   int // position among all EXT-X-STREAM-INF tags
 	attrs   attrList
 	bitrate float64
 	url     string
@@ -127,6 +136,7 @@ func ParseMaster(body []byte, finalURL *url.URL) (*Manifest, error) {
 		// playlist-loader.ts handleTrackOrLevelPlaylist: a single level with
 		// bitrate 0 and no attributes; the level url is the response URL.
 		m.Variants = []Variant{{URL: base, Type: Main}}
+		m.MediaOnly = true
 		return m, nil
 	}
 	levels, vs, err := parseLevels(text, base, finalURL)
@@ -147,10 +157,10 @@ func ParseMaster(body []byte, finalURL *url.URL) (*Manifest, error) {
 		m.Variants = append(m.Variants, v)
 	}
 	for i, l := range levels {
-		add(Variant{URL: l.url, Type: Main, Ordinal: i, Rendition: l.rendition()})
+		add(Variant{URL: l.url, Type: Main, Ordinal: i, Rendition: l.rendition(), StreamInf: l.index})
 	}
 	for i, t := range tracks {
-		add(Variant{URL: t.url, Type: Secondary, Ordinal: i, Rendition: Rendition{
+		add(Variant{URL: t.url, Type: Secondary, Ordinal: i, StreamInf: -1, Rendition: Rendition{
 			Codecs: t.codec, Language: t.lang, Channels: t.channels, Name: t.name,
 		}})
 	}
@@ -201,7 +211,7 @@ func parseLevels(text, base string, finalURL *url.URL) ([]level, *varState, erro
 			if err := checkURI(uri); err != nil {
 				return nil, nil, err
 			}
-			l := level{attrs: attrs, url: resolveURL(base, uri)}
+			l := level{index: len(levels), attrs: attrs, url: resolveURL(base, uri)}
 			l.bitrate = attrs.decimalInteger("BANDWIDTH")
 			if !jsTruthy(l.bitrate) {
 				l.bitrate = attrs.decimalInteger("AVERAGE-BANDWIDTH")

@@ -34,6 +34,9 @@ type Segment struct {
 	// sequence number for live playlists, the 0-based position in the playlist
 	// for VOD ones (EXT-X-ENDLIST present), whatever EXT-X-MEDIA-SEQUENCE says.
 	ID int64
+	// Sequence is the media sequence number, EXT-X-MEDIA-SEQUENCE plus the
+	// position, live or not: P2PML 0.6's segment id.
+	Sequence int64
 	// URL is the absolute segment URL, spelled as hls.js spells fragment urls.
 	URL string
 	// Range is the EXT-X-BYTERANGE sub-range, nil for the whole resource.
@@ -124,6 +127,7 @@ func ParseMedia(body []byte, finalURL *url.URL) (*MediaPlaylist, error) {
 	for i, s := range sc.segments {
 		seg := Segment{
 			ID:       int64(i),
+			Sequence: sc.msn + int64(i),
 			URL:      resolveURL(base, s.uri),
 			Range:    s.rng,
 			Duration: s.duration,

@@ -125,6 +125,7 @@ func TestParseMediaManySegments(t *testing.T) {
 					want = tc.msn + int64(i)
 				}
 				require.Equal(t, want, s.ID)
+				require.Equal(t, tc.msn+int64(i), s.Sequence, "0.6 numbers by media sequence, VOD too")
 				require.Equal(t, fmt.Sprintf("http://o.example/x/all.ts?i=%d", i), s.URL)
 				require.Equal(t, &ByteRange{Start: int64(i) * 10, End: int64(i)*10 + 9}, s.Range)
 				require.Equal(t, 2.0, s.Duration)
