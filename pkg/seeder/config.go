@@ -162,7 +162,7 @@ type StreamConfig struct {
 	// SwarmID is the pages' P2P Media Loader swarmId setting, if they set one.
 	SwarmID string `yaml:"swarm_id"`
 	// Generations are the P2P Media Loader release lines whose swarms are
-	// joined: "2.2" and "2.3" by default.
+	// joined: by default every one superpeer serves ("0.6", "2.2", "2.3").
 	Generations []wire.Generation `yaml:"generations"`
 }
 
@@ -547,11 +547,11 @@ func (c *Config) validate() ConfigErrors {
 			swarms[swarm] = i
 		}
 		if len(s.Generations) == 0 {
-			s.Generations = slices.Clone(wire.Generations)
+			s.Generations = generationNames()
 		}
 		for j, g := range s.Generations {
-			if !slices.Contains(wire.Generations, g) {
-				bad(fmt.Sprintf("%s.generations[%d]", key, j), "%q is not one of %q", g, wire.Generations)
+			if !slices.Contains(generationNames(), g) {
+				bad(fmt.Sprintf("%s.generations[%d]", key, j), "%q is not one of %q", g, generationNames())
 			}
 		}
 	}

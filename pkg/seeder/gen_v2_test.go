@@ -69,8 +69,8 @@ func TestFitAnnouncement(t *testing.T) {
 }
 
 func TestDefaultFocus(t *testing.T) {
-	require.Equal(t, int64(3), (&segmentSet{loaded: []int64{3, 4, 5}}).defaultFocus())
-	require.Equal(t, int64(1005), (&segmentSet{loaded: []int64{1000, 1005}, live: true}).defaultFocus())
-	require.Equal(t, int64(7), (&segmentSet{loading: []int64{7, 8}}).defaultFocus())
-	require.Equal(t, int64(0), emptySegmentSet.defaultFocus())
+	require.Equal(t, int64(3), (&catalog2x{loaded: []int64{3, 4, 5}}).defaultFocus())
+	require.Equal(t, int64(1005), (&catalog2x{loaded: []int64{1000, 1005}, live: true}).defaultFocus())
+	require.Equal(t, int64(7), (&catalog2x{loading: []int64{7, 8}}).defaultFocus())
+	require.Equal(t, int64(0), (&catalog2x{}).defaultFocus())
 }

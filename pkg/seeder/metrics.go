@@ -7,7 +7,7 @@ import (
 
 // metrics are the seeder's collectors. Labels are bounded: stream is a
 // configured name, variant a rendition of that stream's manifest
-// ("main-0", "secondary-1"), generation "2.2" or "2.3", and the rest small enums.
+// ("main-0", "secondary-1"), generation "0.6", "2.2" or "2.3", and the rest small enums.
 type metrics struct {
 	sentBytes      *prometheus.CounterVec
 	peers          *prometheus.GaugeVec
@@ -105,5 +105,37 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "superpeer_peer_panics_total",
 			Help: "Peer goroutines ended by a panic (a bug: report it); the process and other peers carry on.",
 		}),
+	}
+}
+
+// streamMetrics are the collectors of one stream, with its label applied,
+// handed to the stream, its swarms and its peers.
+type streamMetrics struct {
+	sent           prometheus.Counter
+	peers          prometheus.Gauge
+	swarmSize      *prometheus.GaugeVec   // variant, generation
+	connections    *prometheus.CounterVec // direction, result
+	requests       *prometheus.CounterVec // outcome
+	peerErrors     *prometheus.CounterVec // reason
+	segmentsCached prometheus.Gauge
+	segmentLag     prometheus.Observer
+	cacheRejected  prometheus.Counter
+	ready          prometheus.Gauge
+}
+
+// forStream returns the collectors of the stream named id.
+func (m *metrics) forStream(id string) *streamMetrics {
+	l := prometheus.Labels{"stream": id}
+	return &streamMetrics{
+		sent:           m.sentBytes.With(l),
+		peers:          m.peers.With(l),
+		swarmSize:      m.swarmSize.MustCurryWith(l),
+		connections:    m.connections.MustCurryWith(l),
+		requests:       m.requests.MustCurryWith(l),
+		peerErrors:     m.peerErrors.MustCurryWith(l),
+		segmentsCached: m.segmentsCached.With(l),
+		segmentLag:     m.segmentLag.With(l),
+		cacheRejected:  m.cacheRejected.With(l),
+		ready:          m.streamReady.With(l),
 	}
 }

@@ -1,7 +1,6 @@
 package seeder
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,9 @@ import (
 	"github.com/pion/datachannel"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
-
-	"github.com/superpeer/superpeer/pkg/tracker"
-	"github.com/superpeer/superpeer/pkg/wire"
 )
 
-// Peer protocol limits.
+// Peer limits.
 const (
 	// maxIncomingMessage is the read buffer for one data-channel message.
 	// Browsers send at most webRtcMaxMessageSize (65535) bytes per message.
@@ -25,33 +21,68 @@ const (
 	// maxCommandBytes bounds a command joined from several frames: an
 	// announcement of the largest decodable id list is about 66 KB.
 	maxCommandBytes = 1 << 20
+	// maxQueuedBytes bounds the commands waiting for a peer's send buffer
+	// to drain. A browser that asks and never reads fills it and is dropped.
+	maxQueuedBytes = 1 << 20
 )
 
-// peer is one browser connection in one swarm. Its run goroutine owns all of
-// its state: pion callbacks only signal through channels or cancel its
-// context, and a reader goroutine turns messages into commands.
+// errQueueFull ends a peer whose command queue went over maxQueuedBytes.
+var errQueueFull = errors.New("peer send queue full")
+
+// rtcEnv is the process's WebRTC setup, shared by every peer.
+type rtcEnv struct {
+	api    *webrtc.API
+	config webrtc.Configuration
+	// connectTimeout bounds gathering and the wait for the data channel.
+	connectTimeout time.Duration
+	// bufferLow and bufferHigh are the send buffer's flow-control marks.
+	bufferLow, bufferHigh uint64
+	// maxMessage is the largest data-channel message to send.
+	maxMessage int
+}
+
+// peerEnv is what a stream hands each of its peers.
+type peerEnv struct {
+	rtc *rtcEnv
+	// throttle takes n bytes from the upload rate limit and returns how
+	// long to wait before sending them.
+	throttle func(n int) time.Duration
+	metrics  *streamMetrics
+	stats    *streamStats
+	now      func() time.Time
+}
+
+// peer is one browser connection in one swarm: the WebRTC transport, flow
+// control and pacing, with a generation's session deciding what to say. Its
+// run goroutine owns all of its state: pion callbacks only signal through
+// channels or cancel its context, and a reader goroutine hands over the
+// messages the session wants.
 type peer struct {
-	sw        *swarm
+	env       *peerEnv
+	sess      session
 	remoteID  string
 	direction string // "answer" (the browser offered) or "offer"
 	log       zerolog.Logger
 	ctx       context.Context
-	cancel    context.CancelFunc
+	end       context.CancelFunc // ends ctx
 	closeOnce sync.Once
+	done      func(*peer) // the swarm forgets the peer
 
-	pc       *webrtc.PeerConnection
-	opened   chan openChannel // the data channel, once open
-	announce chan struct{}    // a new segment set is published
-	low      chan struct{}    // the send buffer drained
+	pc        *webrtc.PeerConnection
+	opened    chan openChannel // the data channel, once open
+	published chan struct{}    // the swarm published a new segment index
+	low       chan struct{}    // the send buffer drained
 
 	// Owned by run.
-	dc        *webrtc.DataChannel
-	raw       datachannel.ReadWriteCloser
-	up        *upload
-	focus     int64 // the id the browser plays near
-	hasFocus  bool
-	announced []byte // the last announcement sent, to skip repeats
-	stats     peerStats
+	dc      *webrtc.DataChannel
+	raw     datachannel.ReadWriteCloser
+	up      *upload
+	queue   [][]byte // commands waiting for the send buffer
+	queued  int      // bytes in queue
+	timer   *time.Timer
+	timerC  <-chan time.Time
+	lastErr error // a failure met inside an outbox call
+	stats   peerStats
 }
 
 // openChannel is a data channel that has opened, and its detached stream.
@@ -60,51 +91,47 @@ type openChannel struct {
 	raw datachannel.ReadWriteCloser
 }
 
-// upload is the segment being sent in answer to a request.
-type upload struct {
-	id, req  int64
-	data     []byte // from the requested byte on
-	off      int
-	header   bool // SegmentData sent
-	reserved bool // the next chunk already has its upload-rate reservation
-}
-
 type peerStats struct {
 	sentBytes int64
 	served    int
 }
 
-func newPeer(sw *swarm, remoteID, direction string) *peer {
-	ctx, cancel := context.WithCancel(sw.ctx)
-	p := &peer{
-		sw:        sw,
+var _ outbox = (*peer)(nil)
+
+func newPeer(ctx context.Context, env *peerEnv, sess session, remoteID, direction string, log zerolog.Logger, done func(*peer)) *peer {
+	ctx, end := context.WithCancel(ctx)
+	return &peer{
+		env:       env,
+		sess:      sess,
 		remoteID:  remoteID,
 		direction: direction,
+		log:       log,
 		ctx:       ctx,
-		cancel:    cancel,
+		end:       end,
+		done:      done,
 		opened:    make(chan openChannel, 1),
-		announce:  make(chan struct{}, 1),
+		published: make(chan struct{}, 1),
 		low:       make(chan struct{}, 1),
 	}
-	l := sw.log.With().Str("direction", direction)
-	if remoteID != "" {
-		l = l.Str("peer", shortPeerID(remoteID))
-	}
-	p.log = l.Logger()
-	return p
+}
+
+// setRemote names the browser that answered our offer. The swarm calls it
+// before the peer runs.
+func (p *peer) setRemote(id string) {
+	p.remoteID = id
+	p.log = p.log.With().Str("peer", shortPeerID(id)).Logger()
 }
 
 // newPeerConnection creates the pion connection and routes its events.
 func (p *peer) newPeerConnection() error {
-	s := p.sw.st.s
-	pc, err := s.api.NewPeerConnection(s.pcConfig)
+	pc, err := p.env.rtc.api.NewPeerConnection(p.env.rtc.config)
 	if err != nil {
 		return fmt.Errorf("new peer connection: %w", err)
 	}
 	p.pc = pc
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
 		if state == webrtc.PeerConnectionStateFailed || state == webrtc.PeerConnectionStateClosed {
-			p.cancel()
+			p.end()
 		}
 	})
 	return nil
@@ -113,14 +140,13 @@ func (p *peer) newPeerConnection() error {
 // attach prepares a data channel: it is detached on open and handed to run.
 // Browsers open exactly one; any further channel is ignored.
 func (p *peer) attach(dc *webrtc.DataChannel) {
-	s := p.sw.st.s
-	dc.SetBufferedAmountLowThreshold(uint64(s.cfg.WebRTC.BufferLow))
+	dc.SetBufferedAmountLowThreshold(p.env.rtc.bufferLow)
 	dc.OnBufferedAmountLow(func() { signal(p.low) })
 	dc.OnOpen(func() {
 		raw, err := dc.Detach()
 		if err != nil {
 			p.log.Debug().Err(err).Msg("detach data channel")
-			p.cancel()
+			p.end()
 			return
 		}
 		select {
@@ -129,42 +155,30 @@ func (p *peer) attach(dc *webrtc.DataChannel) {
 			_ = raw.Close() // a second channel
 		}
 	})
-	dc.OnClose(p.cancel)
+	dc.OnClose(p.end)
 }
 
-// answer answers a browser's offer and sends the answer through the tracker
-// it came from. Gathering completes before the answer goes out: tracker
-// signalling carries exactly one SDP each way.
-func (p *peer) answer(o tracker.Offer) error {
-	s := p.sw.st.s
-	ctx, cancel := context.WithTimeout(p.ctx, s.cfg.WebRTC.ConnectTimeout)
+// answer answers a browser's offer and returns our SDP. Gathering completes
+// before the answer goes out: tracker signalling carries exactly one SDP
+// each way.
+func (p *peer) answer(offer string) (string, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.env.rtc.connectTimeout)
 	defer cancel()
 	if err := p.newPeerConnection(); err != nil {
-		return err
+		return "", err
 	}
 	var once sync.Once
 	p.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		once.Do(func() { p.attach(dc) })
 	})
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
-		return fmt.Errorf("set remote offer: %w", err)
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("set remote offer: %w", err)
 	}
 	ans, err := p.pc.CreateAnswer(nil)
 	if err != nil {
-		return fmt.Errorf("create answer: %w", err)
+		return "", fmt.Errorf("create answer: %w", err)
 	}
-	sdp, err := p.gather(ctx, ans)
-	if err != nil {
-		return err
-	}
-	c := s.trackerByURL[o.Tracker]
-	if c == nil {
-		return fmt.Errorf("offer from unknown tracker %q", o.Tracker)
-	}
-	if err := c.Answer(o, sdp); err != nil {
-		return fmt.Errorf("send answer: %w", err)
-	}
-	return nil
+	return p.gather(ctx, ans)
 }
 
 // offer creates our side of a connection: one ordered, reliable data
@@ -202,15 +216,15 @@ func (p *peer) gather(ctx context.Context, desc webrtc.SessionDescription) (stri
 // close tears the connection down; safe to call more than once.
 func (p *peer) close() {
 	p.closeOnce.Do(func() {
-		p.cancel()
+		p.end()
 		if p.pc != nil {
 			_ = p.pc.Close()
 		}
 	})
 }
 
-// notifyAnnounce asks run to send a fresh announcement.
-func (p *peer) notifyAnnounce() { signal(p.announce) }
+// notifyPublished tells run that the swarm published a new segment index.
+func (p *peer) notifyPublished() { signal(p.published) }
 
 func signal(ch chan struct{}) {
 	select {
@@ -222,39 +236,41 @@ func signal(ch chan struct{}) {
 // run waits for the data channel and then serves the browser until the
 // connection ends. It owns the peer from here on and releases everything.
 func (p *peer) run() {
-	s := p.sw.st.s
-	stream := p.sw.st.cfg.ID
-	defer p.sw.remove(p)
+	m := p.env.metrics
+	defer p.done(p)
 	defer p.close()
 
-	timer := time.NewTimer(s.cfg.WebRTC.ConnectTimeout)
+	timer := time.NewTimer(p.env.rtc.connectTimeout)
 	defer timer.Stop()
 	select {
 	case oc := <-p.opened:
 		p.dc, p.raw = oc.dc, oc.raw
 	case <-timer.C:
-		s.metrics.connections.WithLabelValues(stream, p.direction, "timeout").Inc()
+		m.connections.WithLabelValues(p.direction, "timeout").Inc()
 		return
 	case <-p.ctx.Done():
-		s.metrics.connections.WithLabelValues(stream, p.direction, "failed").Inc()
+		m.connections.WithLabelValues(p.direction, "failed").Inc()
 		return
 	}
-	s.metrics.connections.WithLabelValues(stream, p.direction, "connected").Inc()
-	s.metrics.peers.WithLabelValues(stream).Inc()
-	defer s.metrics.peers.WithLabelValues(stream).Dec()
+	m.connections.WithLabelValues(p.direction, "connected").Inc()
+	m.peers.Inc()
+	defer m.peers.Dec()
 	p.log.Debug().Msg("peer connected")
-	started := s.now()
+	started := p.env.now()
 
-	cmds := make(chan wire.Command, 16)
+	msgs := make(chan []byte, 16)
 	readerDone := make(chan struct{})
 	var readErr error
 	go func() {
 		defer close(readerDone)
-		readErr = p.read(cmds)
+		readErr = p.read(msgs)
 	}()
-	err := p.serve(cmds, readerDone)
+	err := p.loop(msgs, readerDone)
 	p.close() // unblocks the reader
 	<-readerDone
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 	if err == nil {
 		err = readErr
 	}
@@ -262,86 +278,66 @@ func (p *peer) run() {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 		ev = p.log.Info().Err(err)
 	}
-	ev.Float64("connected_seconds", s.now().Sub(started).Seconds()).Int64("sent_bytes", p.stats.sentBytes).
+	ev.Float64("connected_seconds", p.env.now().Sub(started).Seconds()).Int64("sent_bytes", p.stats.sentBytes).
 		Int("served", p.stats.served).Msg("peer closed")
 }
 
-// read turns data-channel messages into commands until the channel closes.
-// Raw data is dropped: superpeer never requests segments.
-func (p *peer) read(cmds chan<- wire.Command) error {
-	s := p.sw.st.s
-	stream := p.sw.st.cfg.ID
+// read hands the messages the session wants to the run goroutine until the
+// channel closes. Each is copied out of the one read buffer.
+func (p *peer) read(msgs chan<- []byte) error {
 	buf := make([]byte, maxIncomingMessage)
-	j := wire.Joiner{Limit: maxCommandBytes}
 	for {
 		n, _, err := p.raw.ReadDataChannel(buf)
 		if errors.Is(err, io.ErrShortBuffer) {
-			s.metrics.peerErrors.WithLabelValues(stream, "oversized_message").Inc()
+			p.fault("oversized_message")
 			return fmt.Errorf("message over %d bytes: %w", maxIncomingMessage, err)
 		}
 		if err != nil {
 			return err
 		}
-		msg := buf[:n]
-		if !wire.IsCommandFrame(msg) {
-			s.metrics.peerErrors.WithLabelValues(stream, "unrequested_data").Inc()
-			continue
-		}
-		payload, err := j.Push(msg)
-		if err != nil {
-			s.metrics.peerErrors.WithLabelValues(stream, "malformed_frame").Inc()
-			p.log.Debug().Err(err).Msg("bad command frame")
-			continue
-		}
-		if payload == nil {
-			continue
-		}
-		cmd, err := wire.DecodePayload(payload)
-		if err != nil {
-			s.metrics.peerErrors.WithLabelValues(stream, "malformed_command").Inc()
-			p.log.Debug().Err(err).Msg("bad command")
+		if !p.sess.wants(buf[:n]) {
+			p.fault("unrequested_data")
 			continue
 		}
 		select {
-		case cmds <- cmd:
+		case msgs <- append([]byte(nil), buf[:n]...):
 		case <-p.ctx.Done():
 			return p.ctx.Err()
 		}
 	}
 }
 
-// serve is the peer's event loop: it answers requests, sends chunks as the
-// send buffer and the upload rate allow, and re-announces on change.
-func (p *peer) serve(cmds <-chan wire.Command, readerDone <-chan struct{}) error {
-	s := p.sw.st.s
-	high := uint64(s.cfg.WebRTC.BufferHigh)
+// loop is the peer's event loop: it hands the browser's messages and the
+// swarm's updates to the session, and sends what the session queued as the
+// send buffer and the upload rate allow.
+func (p *peer) loop(msgs <-chan []byte, readerDone <-chan struct{}) error {
 	throttle := time.NewTimer(0)
 	<-throttle.C
 	throttled := false
 
-	if err := p.sendAnnouncement(); err != nil {
-		return err
-	}
-	for {
-		for p.up != nil && !throttled && p.dc.BufferedAmount() < high {
-			wait, err := p.sendNext()
-			if err != nil {
-				return err
+	err := p.sess.start(p)
+	for err == nil {
+		for !throttled && p.dc.BufferedAmount() < p.env.rtc.bufferHigh {
+			wait, more, ferr := p.sendNext()
+			if ferr != nil {
+				return ferr
 			}
 			if wait > 0 {
 				throttled = true
 				throttle.Reset(wait)
 			}
+			if !more {
+				break
+			}
 		}
 		select {
-		case cmd := <-cmds:
-			if err := p.handle(cmd); err != nil {
-				return err
-			}
-		case <-p.announce:
-			if err := p.sendAnnouncement(); err != nil {
-				return err
-			}
+		case msg := <-msgs:
+			err = p.sess.handle(msg, p)
+		case <-p.published:
+			err = p.sess.published(p)
+		case <-p.timerC:
+			p.timerC = nil
+			err = p.sess.timer(p)
 		case <-p.low:
 		case <-throttle.C:
 			throttled = false
@@ -350,120 +346,118 @@ func (p *peer) serve(cmds <-chan wire.Command, readerDone <-chan struct{}) error
 		case <-p.ctx.Done():
 			return p.ctx.Err()
 		}
+		if err == nil {
+			err = p.lastErr
+		}
 	}
+	return err
 }
 
-// handle acts on one command from the browser.
-func (p *peer) handle(cmd wire.Command) error {
-	s := p.sw.st.s
-	stream := p.sw.st.cfg.ID
-	switch cmd.Type {
-	case wire.SegmentRequest:
-		if p.up != nil {
-			// A new request silently replaces the one being served, as in the browser.
-			s.metrics.requests.WithLabelValues(stream, "superseded").Inc()
-			p.up = nil
-		}
-		p.focus, p.hasFocus = cmd.SegmentID, true
-		data, ok := p.sw.v.set.Load().data[cmd.SegmentID]
-		if !ok || cmd.BytesFrom < 0 || cmd.BytesFrom >= int64(len(data)) {
-			s.metrics.requests.WithLabelValues(stream, "absent").Inc()
-			p.sw.st.stats.absent.Add(1)
-			return p.send(wire.Command{Type: wire.SegmentAbsent, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID})
-		}
-		p.up = &upload{id: cmd.SegmentID, req: cmd.RequestID, data: data[cmd.BytesFrom:]}
-		// In a trimmed announcement the focus decides what is left out.
-		if len(p.sw.v.set.Load().loaded) > wire.MaxIDsPerBlock {
-			return p.sendAnnouncement()
-		}
-	case wire.CancelSegmentRequest:
-		// Matched on the request id only, as the browser does.
-		if p.up != nil && p.up.req == cmd.RequestID {
-			s.metrics.requests.WithLabelValues(stream, "cancelled").Inc()
-			p.up = nil
-		}
-	case wire.SegmentsAnnouncement:
-		if !p.hasFocus && len(cmd.Loaded) > 0 {
-			p.focus = cmd.Loaded[len(cmd.Loaded)-1]
-		}
-	case wire.SegmentData, wire.SegmentDataSendingCompleted, wire.SegmentAbsent:
-		s.metrics.peerErrors.WithLabelValues(stream, "unexpected_command").Inc()
-	}
-	return nil // unknown commands are ignored, as in the browser
-}
-
-// sendNext sends the next piece of the current upload: the SegmentData
-// header, one chunk, or the closing SegmentDataSendingCompleted. It returns
-// how long to wait first when the upload rate limit says so.
-func (p *peer) sendNext() (time.Duration, error) {
-	s := p.sw.st.s
+// sendNext sends one message: a queued command when the upload allows it,
+// else the next piece of the upload (its header, a chunk, its trailer). It
+// reports how long to wait for the upload rate limit and whether anything
+// is left to send.
+func (p *peer) sendNext() (wait time.Duration, more bool, err error) {
 	up := p.up
-	if !up.header {
-		up.header = true
-		return 0, p.send(wire.Command{Type: wire.SegmentData, SegmentID: up.id, RequestID: up.req, Size: int64(len(up.data))})
+	if len(p.queue) > 0 && (up == nil || !up.Exclusive || !up.headerSent) {
+		msg := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.queued -= len(msg)
+		if _, err := p.raw.Write(msg); err != nil {
+			return 0, false, fmt.Errorf("write command: %w", err)
+		}
+		return 0, true, nil
 	}
-	if up.off == len(up.data) {
+	if up == nil {
+		return 0, false, nil
+	}
+	if !up.headerSent {
+		up.headerSent = true
+		return 0, true, p.writeAll(up.Header)
+	}
+	if up.off == len(up.Data) {
 		p.up = nil
 		p.stats.served++
-		p.sw.st.stats.served.Add(1)
-		s.metrics.requests.WithLabelValues(p.sw.st.cfg.ID, "served").Inc()
-		return 0, p.send(wire.Command{Type: wire.SegmentDataSendingCompleted, SegmentID: up.id, RequestID: up.req})
+		p.env.stats.served.Add(1)
+		p.request("served")
+		return 0, true, p.writeAll(up.Trailer)
 	}
-	n := wire.NextChunkLen(up.data[up.off:], s.cfg.WebRTC.MaxMessageSize)
+	n := up.Chunk(up.Data[up.off:], p.env.rtc.maxMessage)
 	if !up.reserved {
 		up.reserved = true
-		if wait := s.reserveUpload(n); wait > 0 {
-			return wait, nil
+		if wait := p.env.throttle(n); wait > 0 {
+			return wait, true, nil
 		}
 	}
 	up.reserved = false
-	if _, err := p.raw.Write(up.data[up.off : up.off+n]); err != nil {
-		s.metrics.requests.WithLabelValues(p.sw.st.cfg.ID, "failed").Inc()
-		return 0, fmt.Errorf("write chunk: %w", err)
+	if _, err := p.raw.Write(up.Data[up.off : up.off+n]); err != nil {
+		p.request("failed")
+		return 0, false, fmt.Errorf("write chunk: %w", err)
 	}
 	up.off += n
 	p.stats.sentBytes += int64(n)
-	p.sw.st.stats.sentBytes.Add(int64(n))
-	s.metrics.sentBytes.WithLabelValues(p.sw.st.cfg.ID).Add(float64(n))
-	return 0, nil
+	p.env.stats.sentBytes.Add(int64(n))
+	p.env.metrics.sent.Add(float64(n))
+	return 0, true, nil
 }
 
-// sendAnnouncement sends the segments held and being fetched, unless the
-// browser already has exactly this announcement.
-func (p *peer) sendAnnouncement() error {
-	set := p.sw.v.set.Load()
-	if !p.hasFocus {
-		p.focus = set.defaultFocus()
-	}
-	payload, err := wire.AppendPayload(nil, set.announcement(p.focus))
-	if err != nil {
-		return fmt.Errorf("encode announcement: %w", err) // fitAnnouncement keeps within limits
-	}
-	if bytes.Equal(payload, p.announced) {
-		return nil
-	}
-	p.announced = payload
-	frames, err := wire.FramePayload(payload, p.sw.st.s.cfg.WebRTC.MaxMessageSize)
-	if err != nil {
-		return fmt.Errorf("frame announcement: %w", err)
-	}
-	return p.write(frames)
-}
-
-// send writes one command.
-func (p *peer) send(c wire.Command) error {
-	frames, err := wire.EncodeCommand(c, p.sw.st.s.cfg.WebRTC.MaxMessageSize)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", c.Type, err)
-	}
-	return p.write(frames)
-}
-
-func (p *peer) write(frames [][]byte) error {
-	for _, f := range frames {
-		if _, err := p.raw.Write(f); err != nil {
+func (p *peer) writeAll(msgs [][]byte) error {
+	for _, m := range msgs {
+		if _, err := p.raw.Write(m); err != nil {
 			return fmt.Errorf("write command: %w", err)
 		}
 	}
 	return nil
+}
+
+// command queues a command's messages (outbox).
+func (p *peer) command(msgs [][]byte) error {
+	for _, m := range msgs {
+		p.queued += len(m)
+	}
+	p.queue = append(p.queue, msgs...)
+	if p.queued > maxQueuedBytes {
+		p.fault("queue_full")
+		p.lastErr = errQueueFull
+		return errQueueFull
+	}
+	return nil
+}
+
+// serve starts an upload (outbox).
+func (p *peer) serve(u *upload) {
+	if p.up != nil {
+		p.request("superseded")
+	}
+	p.up = u
+}
+
+// current returns the upload in progress (outbox).
+func (p *peer) current() *upload { return p.up }
+
+// cancel drops the upload in progress (outbox).
+func (p *peer) cancel() { p.up = nil }
+
+// request counts a request's outcome (outbox).
+func (p *peer) request(outcome string) {
+	p.env.metrics.requests.WithLabelValues(outcome).Inc()
+	if outcome == "absent" {
+		p.env.stats.absent.Add(1)
+	}
+}
+
+// fault counts the browser's misbehaviour (outbox). The reader calls it
+// too: it touches only metrics.
+func (p *peer) fault(reason string) { p.env.metrics.peerErrors.WithLabelValues(reason).Inc() }
+
+// after schedules a session timer call (outbox).
+func (p *peer) after(d time.Duration) {
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Stop()
+		p.timer.Reset(d)
+	}
+	p.timerC = p.timer.C
 }

@@ -20,10 +20,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -65,26 +63,23 @@ type Seeder struct {
 	httpClient      *http.Client
 	now             func() time.Time
 
-	api      *webrtc.API
-	pcConfig webrtc.Configuration
+	rtc      *rtcEnv
 	apiClose io.Closer
 
-	trackers      []*tracker.Client
-	trackerByURL  map[string]*tracker.Client
+	trackers      *trackerSet
 	trackerServer *tracker.Server // embedded tracker, nil unless tracker_server.listen or Options.TrackerServerURL
 	trackerURL    string          // Options.TrackerServerURL
 	trackerToken  string          // lets our own client past the embedded tracker's per-browser limits
 	trackerCfg    tracker.Config  // template of the clients' configuration
 	streams       []*stream
 	budget        *budget
+	limits        *limits
 	upload        *rate.Limiter // nil when unlimited
 
-	peerSlots    atomic.Int64 // peers admitted, across swarms
-	pendingSlots atomic.Int64 // offers awaiting answers, across swarms
-	peersWG      sync.WaitGroup
-	adminLn      net.Listener
-	version      string
-	started      time.Time
+	peersWG sync.WaitGroup
+	adminLn net.Listener
+	version string
+	started time.Time
 }
 
 // New validates cfg and wires a Seeder; nothing starts until Run.
@@ -103,7 +98,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		playlistMetrics: playlist.NewMetrics(opts.Registry),
 		httpClient:      opts.HTTPClient,
 		now:             opts.Now,
-		trackerByURL:    map[string]*tracker.Client{},
+		trackers:        newTrackerSet(),
 		adminLn:         opts.AdminListener,
 		version:         opts.Version,
 	}
@@ -115,8 +110,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		s.httpClient = newOriginClient(cfg.Origin)
 	}
 	s.budget = newBudget(int64(cfg.Cache.MaxBytes), s.metrics)
-	s.metrics.peersLimit.Set(float64(cfg.Peers.Max))
-	s.metrics.pendingLimit.Set(float64(cfg.Peers.MaxPendingOffers))
+	s.limits = newLimits(cfg.Peers, s.metrics)
 	s.metrics.uploadLimit.Set(float64(cfg.Peers.UploadRate))
 	if cfg.Peers.UploadRate > 0 {
 		// A burst of a tenth of a second, and at least one message.
@@ -128,7 +122,15 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.api, s.pcConfig, s.apiClose = api, pcc, closer
+	s.apiClose = closer
+	s.rtc = &rtcEnv{
+		api:            api,
+		config:         pcc,
+		connectTimeout: cfg.WebRTC.ConnectTimeout,
+		bufferLow:      uint64(cfg.WebRTC.BufferLow),
+		bufferHigh:     uint64(cfg.WebRTC.BufferHigh),
+		maxMessage:     cfg.WebRTC.MaxMessageSize,
+	}
 
 	s.trackerCfg = tracker.Config{
 		Origin:            cfg.TrackerClient.Origin,
@@ -163,10 +165,64 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		}
 	}
 	for _, sc := range cfg.Streams {
-		s.streams = append(s.streams, newStream(s, sc))
-		s.metrics.streamReady.WithLabelValues(sc.ID).Set(0)
+		s.streams = append(s.streams, newStream(s.streamEnv(sc), sc))
 	}
 	return s, nil
+}
+
+// streamEnv builds the environment of one stream: its follower and fetcher,
+// and what its swarms and peers share with every other stream.
+func (s *Seeder) streamEnv(sc StreamConfig) *streamEnv {
+	log := s.log.With().Str("component", "stream").Str("stream", sc.ID).Logger()
+	m := s.metrics.forStream(sc.ID)
+	stats := &streamStats{}
+	pe := &peerEnv{rtc: s.rtc, throttle: s.reserveUpload, metrics: m, stats: stats, now: s.now}
+	return &streamEnv{
+		follower: playlist.NewFollower(playlist.FollowerConfig{
+			Stream:           sc.ID,
+			URL:              sc.URL,
+			Client:           s.httpClient,
+			Logger:           s.log,
+			Metrics:          s.playlistMetrics,
+			MaxPlaylistBytes: int64(s.cfg.Origin.MaxPlaylistBytes),
+			RequestTimeout:   s.cfg.Origin.Timeout,
+		}),
+		fetcher: playlist.NewFetcher(playlist.FetcherConfig{
+			Stream:          sc.ID,
+			Client:          s.httpClient,
+			Metrics:         s.playlistMetrics,
+			Timeout:         s.cfg.Origin.Timeout,
+			Retries:         fetchRetries(s.cfg.Origin.Retries),
+			MaxSegmentBytes: int64(s.cfg.Origin.MaxSegmentBytes),
+			Logger:          s.log,
+		}),
+		budget: s.budget,
+		gens:   generationsNamed(sc.Generations),
+		swarm: &swarmEnv{
+			signaling:    s.trackers,
+			limits:       s.limits,
+			peer:         pe,
+			metrics:      m,
+			spawn:        s.spawn,
+			peerIDPrefix: s.cfg.TrackerClient.PeerIDPrefix,
+			log:          log,
+		},
+		metrics:     m,
+		stats:       stats,
+		concurrency: s.cfg.Origin.Concurrency,
+		cacheLimit:  int64(s.cfg.Cache.MaxBytes),
+		now:         s.now,
+		log:         log,
+	}
+}
+
+// fetchRetries maps origin.retries to the Fetcher's setting, where 0 means
+// its default and a negative number none.
+func fetchRetries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // addTracker creates the client of one tracker URL.
@@ -179,8 +235,7 @@ func (s *Seeder) addTrackerWith(u string, header http.Header) error {
 	if err != nil {
 		return fmt.Errorf("tracker %s: %w", u, err)
 	}
-	s.trackers = append(s.trackers, c)
-	s.trackerByURL[c.URL()] = c
+	s.trackers.add(c)
 	return nil
 }
 
@@ -266,20 +321,16 @@ func (s *Seeder) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	for _, c := range s.trackers {
+	for _, c := range s.trackers.list {
 		g.Go(func() error { return c.Run(gctx) })
 	}
 	for _, st := range s.streams {
 		g.Go(func() error { return st.run(gctx) })
 	}
-	s.log.Info().Int("streams", len(s.streams)).Int("trackers", len(s.trackers)).Msg("superpeer started")
+	s.log.Info().Int("streams", len(s.streams)).Int("trackers", len(s.trackers.list)).Msg("superpeer started")
 	err = g.Wait()
 	for _, st := range s.streams {
-		for _, v := range st.variants {
-			for _, sw := range v.swarms {
-				sw.closePending()
-			}
-		}
+		st.closePending()
 	}
 	s.peersWG.Wait()
 	// Kept-alive origin connections would hold the origin's server (the
@@ -304,36 +355,6 @@ func (s *Seeder) spawn(f func()) {
 		}()
 		f()
 	}()
-}
-
-// takePeerSlot reserves one of peers.max.
-func (s *Seeder) takePeerSlot() bool {
-	if s.peerSlots.Add(1) > int64(s.cfg.Peers.Max) {
-		s.peerSlots.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (s *Seeder) releasePeerSlot() { s.peerSlots.Add(-1) }
-
-// takePendingSlots reserves up to n of peers.max_pending_offers and returns
-// how many it got.
-func (s *Seeder) takePendingSlots(n int) int {
-	for n > 0 {
-		cur := s.pendingSlots.Load()
-		if got := min(int64(n), int64(s.cfg.Peers.MaxPendingOffers)-cur); got <= 0 {
-			return 0
-		} else if s.pendingSlots.CompareAndSwap(cur, cur+got) {
-			s.metrics.pendingOffers.Set(float64(cur + got))
-			return int(got)
-		}
-	}
-	return 0
-}
-
-func (s *Seeder) releasePendingSlot() {
-	s.metrics.pendingOffers.Set(float64(s.pendingSlots.Add(-1)))
 }
 
 // reserveUpload takes n bytes from the upload rate limit and returns how

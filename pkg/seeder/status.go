@@ -97,10 +97,10 @@ func (s *Seeder) Status() Status {
 		Version: s.version,
 		Started: s.started,
 		Ready:   s.Ready(),
-		Peers:   Usage{Used: s.peerSlots.Load(), Limit: int64(s.cfg.Peers.Max)},
+		Peers:   Usage{Used: s.limits.peers.Load(), Limit: int64(s.cfg.Peers.Max)},
 		Cache:   Usage{Used: s.budget.usedBytes(), Limit: int64(s.cfg.Cache.MaxBytes)},
 	}
-	for _, c := range s.trackers {
+	for _, c := range s.trackers.list {
 		st.Trackers = append(st.Trackers, TrackerStatus{URL: c.URL(), Connected: c.Connected()})
 	}
 	for _, str := range s.streams {
@@ -114,15 +114,15 @@ func (st *stream) status() StreamStatus {
 		ID:           st.cfg.ID,
 		URL:          st.cfg.URL,
 		Ready:        st.ready.Load(),
-		SentBytes:    st.stats.sentBytes.Load(),
-		FetchedBytes: st.stats.fetchedBytes.Load(),
-		Served:       st.stats.served.Load(),
-		Absent:       st.stats.absent.Load(),
+		SentBytes:    st.env.stats.sentBytes.Load(),
+		FetchedBytes: st.env.stats.fetchedBytes.Load(),
+		Served:       st.env.stats.served.Load(),
+		Absent:       st.env.stats.absent.Load(),
 	}
-	if ns := st.stats.lastPlaylist.Load(); ns != 0 {
+	if ns := st.env.stats.lastPlaylist.Load(); ns != 0 {
 		ss.LastPlaylist = time.Unix(0, ns).UTC()
 	}
-	if e := st.stats.lastError.Load(); e != nil {
+	if e := st.env.stats.lastError.Load(); e != nil {
 		ss.LastFetchError, ss.LastErrorAt = e.msg, e.at.UTC()
 	}
 	view := st.view.Load()
@@ -132,9 +132,13 @@ func (st *stream) status() StreamStatus {
 	ss.SwarmBase = view.base
 	for _, v := range view.variants {
 		set := v.set.Load()
-		vs := VariantStatus{Label: v.label, URL: v.pv.URL, Live: set.live, Loaded: len(set.loaded), Loading: len(set.loading)}
-		for _, id := range set.loaded {
-			vs.Bytes += int64(len(set.data[id]))
+		vs := VariantStatus{Label: v.label, URL: v.pv.URL, Live: set.Live, Bytes: set.heldBytes()}
+		for _, h := range set.Current {
+			if h.Loaded() {
+				vs.Loaded++
+			} else {
+				vs.Loading++
+			}
 		}
 		for _, sw := range v.swarms {
 			vs.Swarms = append(vs.Swarms, sw.status())
@@ -153,8 +157,8 @@ func (sw *swarm) status() SwarmStatus {
 	}
 	return SwarmStatus{
 		Generation: string(sw.gen),
-		SwarmID:    sw.swarmID,
-		InfoHash:   sw.infoHash,
+		SwarmID:    sw.id.SwarmID,
+		InfoHash:   printableHash(sw.id.InfoHash),
 		PeerID:     sw.peerID,
 		Joined:     sw.joined.Load(),
 		Peers:      len(sw.peers),

@@ -37,7 +37,7 @@ const (
 // segment is one media segment of a variant, owned by the stream goroutine.
 type segment struct {
 	v         *variant
-	seg       playlist.Segment // the latest playlist entry (URL, range, id)
+	seg       playlist.Segment // the latest playlist entry (URL, range, ids)
 	state     segState
 	data      []byte
 	appeared  time.Time // first seen in the playlist
@@ -53,36 +53,67 @@ type variant struct {
 	pv    playlist.Variant
 
 	byKey  map[string]*segment // every segment held or wanted, by runtime key
-	byID   map[int64]*segment  // the current playlist's numbering
-	legacy map[int64]*segment  // ids from before a live playlist ended (see onPlaylist)
+	order  []*segment          // the current playlist, in order
+	legacy []legacyEntry       // entries from before a live playlist ended (see onPlaylist)
 
 	live        bool
 	gotPlaylist bool
 	target      time.Duration
 	dirty       bool
 
-	set    atomic.Pointer[segmentSet] // published for peers
+	set    atomic.Pointer[segmentSet] // the latest published snapshot
 	swarms []*swarm
+}
+
+// legacyEntry is a segment under the playlist entry it had while the
+// playlist was live.
+type legacyEntry struct {
+	sg    *segment
+	entry playlist.Segment
+}
+
+// follower is a stream's playlist source (playlist.Follower).
+type follower interface {
+	Run(ctx context.Context, events chan<- playlist.Event) error
+}
+
+// fetcher downloads segments (playlist.Fetcher).
+type fetcher interface {
+	Fetch(ctx context.Context, s playlist.Segment) ([]byte, error)
+}
+
+// streamEnv is what the seeder hands a stream: its sources, the shared
+// cache budget, the generations it seeds and the environment of its swarms.
+type streamEnv struct {
+	follower follower
+	fetcher  fetcher
+	budget   *budget
+	gens     []generation
+	swarm    *swarmEnv
+	metrics  *streamMetrics
+	stats    *streamStats
+	// concurrency is the number of fetch workers.
+	concurrency int
+	// cacheLimit is cache.max_bytes, for the cache-full warning.
+	cacheLimit int64
+	now        func() time.Time
+	log        zerolog.Logger
 }
 
 // stream follows one configured stream, keeps its segments and runs its
 // swarms. Its goroutine (loop) owns all variant and segment state; fetch
 // workers and peers talk to it through channels and atomic snapshots.
 type stream struct {
-	s        *Seeder
-	cfg      StreamConfig
-	log      zerolog.Logger
-	follower *playlist.Follower
-	fetcher  *playlist.Fetcher
+	env *streamEnv
+	cfg StreamConfig
+	log zerolog.Logger
 
 	variants []*variant
 	queue    []*segment
 	jobs     chan *segment
 	results  chan fetchResult
 	ready    atomic.Bool
-	base     string // swarm base id, set once the manifest is known
-	warned   bool   // cache-full warning given
-	stats    streamStats
+	warned   bool                       // cache-full warning given
 	view     atomic.Pointer[streamView] // for status readers, set once
 }
 
@@ -100,50 +131,22 @@ type fetchResult struct {
 	err  error
 }
 
-func newStream(s *Seeder, cfg StreamConfig) *stream {
-	log := s.log.With().Str("component", "stream").Str("stream", cfg.ID).Logger()
+func newStream(env *streamEnv, cfg StreamConfig) *stream {
 	return &stream{
-		s:   s,
-		cfg: cfg,
-		log: log,
-		follower: playlist.NewFollower(playlist.FollowerConfig{
-			Stream:           cfg.ID,
-			URL:              cfg.URL,
-			Client:           s.httpClient,
-			Logger:           s.log,
-			Metrics:          s.playlistMetrics,
-			MaxPlaylistBytes: int64(s.cfg.Origin.MaxPlaylistBytes),
-			RequestTimeout:   s.cfg.Origin.Timeout,
-		}),
-		fetcher: playlist.NewFetcher(playlist.FetcherConfig{
-			Stream:          cfg.ID,
-			Client:          s.httpClient,
-			Metrics:         s.playlistMetrics,
-			Timeout:         s.cfg.Origin.Timeout,
-			Retries:         fetchRetries(s.cfg.Origin.Retries),
-			MaxSegmentBytes: int64(s.cfg.Origin.MaxSegmentBytes),
-			Logger:          s.log,
-		}),
-		jobs:    make(chan *segment, s.cfg.Origin.Concurrency),
-		results: make(chan fetchResult, s.cfg.Origin.Concurrency),
+		env:     env,
+		cfg:     cfg,
+		log:     env.log,
+		jobs:    make(chan *segment, env.concurrency),
+		results: make(chan fetchResult, env.concurrency),
 	}
-}
-
-// fetchRetries maps origin.retries to the Fetcher's setting, where 0 means
-// its default and a negative number none.
-func fetchRetries(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // run follows the stream until ctx ends.
 func (st *stream) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	events := make(chan playlist.Event, 16)
-	g.Go(func() error { return st.follower.Run(ctx, events) })
-	for range st.s.cfg.Origin.Concurrency {
+	g.Go(func() error { return st.env.follower.Run(ctx, events) })
+	for range st.env.concurrency {
 		g.Go(func() error { st.worker(ctx); return nil })
 	}
 	g.Go(func() error { return st.loop(ctx, events) })
@@ -157,7 +160,7 @@ func (st *stream) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case seg := <-st.jobs:
-			data, err := st.fetcher.Fetch(ctx, seg.seg)
+			data, err := st.env.fetcher.Fetch(ctx, seg.seg)
 			select {
 			case st.results <- fetchResult{seg: seg, data: data, err: err}:
 			case <-ctx.Done():
@@ -191,15 +194,12 @@ func (st *stream) loop(ctx context.Context, events <-chan playlist.Event) error 
 	}
 }
 
-// onManifest creates a variant, and its swarms, for every media playlist.
-// The manifest is loaded once; browsers do not reload it either.
+// onManifest creates a variant for every media playlist, and its swarms
+// under every generation that shares it. The manifest is loaded once;
+// browsers do not reload it either.
 func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) {
 	if st.variants != nil {
 		return
-	}
-	st.base = st.cfg.SwarmID
-	if st.base == "" {
-		st.base = m.SwarmBase
 	}
 	if len(m.Variants) == 0 {
 		// The stream stays not ready; other streams are unaffected.
@@ -208,46 +208,57 @@ func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) {
 	}
 	for i, pv := range m.Variants {
 		v := &variant{
-			index:  i,
-			label:  string(pv.Type) + "-" + strconv.Itoa(pv.Ordinal),
-			pv:     pv,
-			byKey:  map[string]*segment{},
-			byID:   map[int64]*segment{},
-			legacy: map[int64]*segment{},
+			index: i,
+			label: string(pv.Type) + "-" + strconv.Itoa(pv.Ordinal),
+			pv:    pv,
+			byKey: map[string]*segment{},
 		}
 		v.set.Store(emptySegmentSet)
-		for _, gen := range st.cfg.Generations {
-			v.swarms = append(v.swarms, newSwarm(ctx, st, v, gen))
-		}
 		st.variants = append(st.variants, v)
 	}
-	st.view.Store(&streamView{base: st.base, variants: st.variants})
-	ev := st.log.Info().Str("swarm_base", st.base).Int("swarms", len(st.variants)*len(st.cfg.Generations))
-	for _, v := range st.variants {
-		for _, sw := range v.swarms {
+	id := streamIdentity{SwarmID: st.cfg.SwarmID, RequestURL: st.cfg.URL}
+	swarms := 0
+	for _, gen := range st.env.gens {
+		for _, sid := range gen.swarms(id, m) {
+			v := st.variants[sid.Variant]
+			sw := newSwarm(ctx, st.env.swarm, gen, sid, v.label)
+			v.swarms = append(v.swarms, sw)
+			sw.join()
+			swarms++
 			st.log.Debug().Str("variant", v.label).Str("generation", string(sw.gen)).
-				Str("swarm", sw.swarmID).Str("info_hash", sw.infoHash).Msg("swarm")
+				Str("swarm", sid.SwarmID).Str("info_hash", printableHash(sid.InfoHash)).Msg("swarm")
 		}
 	}
-	ev.Msg("swarms created")
+	base := st.cfg.SwarmID
+	if base == "" {
+		base = m.SwarmBase
+	}
+	st.view.Store(&streamView{base: base, variants: st.variants})
+	st.log.Info().Str("swarm_base", base).Int("swarms", swarms).Msg("swarms created")
 }
 
 // onPlaylist merges a new snapshot of a media playlist.
 func (st *stream) onPlaylist(v *variant, pl *playlist.MediaPlaylist) {
-	now := st.s.now()
-	st.stats.lastPlaylist.Store(now.UnixNano())
+	now := st.env.now()
+	st.env.stats.lastPlaylist.Store(now.UnixNano())
 	if v.live && !pl.Live {
-		// The stream ended: browsers that load it from now on number its
+		// The stream ended: 2.x browsers that load it from now on number its
 		// segments by position instead of media sequence. Browsers already
 		// playing keep the old numbers for segments they knew, so requests
 		// in the old numbering are still served.
-		v.legacy = v.byID
+		v.legacy = v.legacy[:0]
+		for _, sg := range v.order {
+			v.legacy = append(v.legacy, legacyEntry{sg: sg, entry: sg.seg})
+		}
 		st.log.Info().Str("variant", v.label).Msg("live playlist ended")
 	}
 	v.live, v.gotPlaylist, v.target = pl.Live, true, pl.TargetDuration
-	v.byID = make(map[int64]*segment, len(pl.Segments))
+	v.order = make([]*segment, 0, len(pl.Segments))
 	inPlaylist := make(map[string]bool, len(pl.Segments))
 	for _, ps := range pl.Segments {
+		if inPlaylist[ps.Key] {
+			continue // the same segment twice: announced once
+		}
 		inPlaylist[ps.Key] = true
 		sg := v.byKey[ps.Key]
 		if sg == nil {
@@ -256,7 +267,7 @@ func (st *stream) onPlaylist(v *variant, pl *playlist.MediaPlaylist) {
 			st.queue = append(st.queue, sg)
 		}
 		sg.seg, sg.removedAt = ps, time.Time{}
-		v.byID[ps.ID] = sg
+		v.order = append(v.order, sg)
 	}
 	for key, sg := range v.byKey {
 		if !inPlaylist[key] && sg.removedAt.IsZero() {
@@ -276,41 +287,44 @@ func (st *stream) onFetched(r fetchResult) {
 	v.dirty = true
 	if r.err != nil {
 		st.retryLater(sg)
-		st.stats.lastError.Store(&fetchError{msg: r.err.Error(), at: st.s.now()})
+		st.env.stats.lastError.Store(&fetchError{msg: r.err.Error(), at: st.env.now()})
 		if !errors.Is(r.err, context.Canceled) {
 			st.log.Warn().Err(r.err).Str("variant", v.label).Int64("segment", sg.seg.ID).
 				Int("attempts", sg.attempts).Msg("segment download failed")
 		}
 		return
 	}
-	if !st.s.budget.reserve(int64(len(r.data))) {
-		st.s.metrics.cacheRejected.WithLabelValues(st.cfg.ID).Inc()
+	if !st.env.budget.reserve(int64(len(r.data))) {
+		st.env.metrics.cacheRejected.Inc()
 		if !st.warned {
 			st.warned = true
-			st.log.Warn().Int64("cache_limit_bytes", int64(st.s.cfg.Cache.MaxBytes)).
+			st.log.Warn().Int64("cache_limit_bytes", st.env.cacheLimit).
 				Msg("cache full: segments are not kept; raise cache.max_bytes")
 		}
 		st.retryLater(sg)
 		return
 	}
+	if r.data == nil {
+		r.data = []byte{} // held, if empty: nil means not loaded
+	}
 	sg.state, sg.data = segLoaded, r.data
-	st.stats.fetchedBytes.Add(int64(len(r.data)))
-	st.s.metrics.segmentsCached.WithLabelValues(st.cfg.ID).Inc()
-	st.s.metrics.segmentLag.WithLabelValues(st.cfg.ID).Observe(st.s.now().Sub(sg.appeared).Seconds())
+	st.env.stats.fetchedBytes.Add(int64(len(r.data)))
+	st.env.metrics.segmentsCached.Inc()
+	st.env.metrics.segmentLag.Observe(st.env.now().Sub(sg.appeared).Seconds())
 }
 
 func (st *stream) retryLater(sg *segment) {
 	sg.attempts++
 	sg.state = segFailed
 	wait := failedRetryMin << min(sg.attempts-1, 5)
-	sg.retryAt = st.s.now().Add(min(wait, failedRetryMax))
+	sg.retryAt = st.env.now().Add(min(wait, failedRetryMax))
 }
 
 // maintain runs every publishInterval: evicts segments that left a live
 // window, requeues failed ones, publishes changed snapshots and updates
 // readiness.
 func (st *stream) maintain() {
-	now := st.s.now()
+	now := st.env.now()
 	for _, v := range st.variants {
 		// Keep a segment that left the window for one target duration:
 		// browsers reload their playlist up to that much later than we do.
@@ -327,9 +341,10 @@ func (st *stream) maintain() {
 		}
 		if v.dirty {
 			v.dirty = false
-			v.set.Store(st.snapshot(v))
+			set := st.snapshot(v)
+			v.set.Store(set)
 			for _, sw := range v.swarms {
-				sw.announceAll()
+				sw.publish(set)
 			}
 		}
 	}
@@ -338,43 +353,36 @@ func (st *stream) maintain() {
 
 func (st *stream) evict(v *variant, key string, sg *segment) {
 	delete(v.byKey, key)
-	for id, old := range v.legacy {
-		if old == sg {
-			delete(v.legacy, id)
-		}
-	}
+	v.legacy = slices.DeleteFunc(v.legacy, func(e legacyEntry) bool { return e.sg == sg })
 	if sg.state == segLoaded {
-		st.s.budget.release(int64(len(sg.data)))
-		st.s.metrics.segmentsCached.WithLabelValues(st.cfg.ID).Dec()
+		st.env.budget.release(int64(len(sg.data)))
+		st.env.metrics.segmentsCached.Dec()
 	}
 	sg.data = nil
 	v.dirty = true
 }
 
-// snapshot builds the servable set of a variant.
+// snapshot builds the generation-neutral segment set of a variant.
 func (st *stream) snapshot(v *variant) *segmentSet {
-	set := &segmentSet{data: map[int64][]byte{}, live: v.live}
-	for id, sg := range v.legacy {
-		if sg.state == segLoaded {
-			set.data[id] = sg.data
+	set := &segmentSet{Live: v.live}
+	for _, sg := range v.order {
+		switch sg.state {
+		case segLoaded:
+			set.Current = append(set.Current, heldSegment{Seg: sg.seg, Data: sg.data})
+		case segQueued, segFetching:
+			set.Current = append(set.Current, heldSegment{Seg: sg.seg})
 		}
 	}
 	for _, sg := range v.byKey {
 		if sg.state == segLoaded && !sg.removedAt.IsZero() {
-			set.data[sg.seg.ID] = sg.data
+			set.Gone = append(set.Gone, heldSegment{Seg: sg.seg, Data: sg.data})
 		}
 	}
-	for id, sg := range v.byID {
-		switch sg.state {
-		case segLoaded:
-			set.data[id] = sg.data
-			set.loaded = append(set.loaded, id)
-		case segQueued, segFetching:
-			set.loading = append(set.loading, id)
+	for _, e := range v.legacy {
+		if e.sg.state == segLoaded {
+			set.Legacy = append(set.Legacy, heldSegment{Seg: e.entry, Data: e.sg.data})
 		}
 	}
-	slices.Sort(set.loaded) // byID keys: already unique
-	slices.Sort(set.loading)
 	return set
 }
 
@@ -386,7 +394,7 @@ func (st *stream) dispatch() {
 			st.queue = st.queue[1:] // stale entry
 			continue
 		}
-		if st.s.budget.free() <= 0 {
+		if st.env.budget.free() <= 0 {
 			return
 		}
 		select {
@@ -418,7 +426,7 @@ func (st *stream) updateReady() {
 	}
 	if st.ready.Swap(ready) != ready {
 		st.log.Info().Bool("ready", ready).Msg("stream readiness changed")
-		st.s.metrics.streamReady.WithLabelValues(st.cfg.ID).Set(b2f(ready))
+		st.env.metrics.ready.Set(b2f(ready))
 	}
 }
 
@@ -427,6 +435,17 @@ func (st *stream) releaseAll() {
 	for _, v := range st.variants {
 		for key, sg := range v.byKey {
 			st.evict(v, key, sg)
+		}
+	}
+}
+
+// closePending drops the unanswered offers of every swarm (shutdown).
+func (st *stream) closePending() {
+	if view := st.view.Load(); view != nil {
+		for _, v := range view.variants {
+			for _, sw := range v.swarms {
+				sw.closePending()
+			}
 		}
 	}
 }

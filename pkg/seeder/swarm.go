@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,20 +20,42 @@ import (
 // offers they make after 50 s (bittorrent-tracker OFFER_TIMEOUT) and so do we.
 const offerTTL = 50 * time.Second
 
+// signaling is how a swarm reaches the trackers: the seeder's tracker set.
+type signaling interface {
+	// join announces infoHash under peerID on every tracker and routes its
+	// traffic to h.
+	join(infoHash, peerID string, h tracker.Handler) error
+	// answer sends an answer to o through the tracker it came from.
+	answer(o tracker.Offer, sdp string) error
+}
+
+// swarmEnv is what a stream hands each of its swarms.
+type swarmEnv struct {
+	signaling signaling
+	limits    *limits
+	peer      *peerEnv
+	metrics   *streamMetrics
+	// spawn runs a peer goroutine that the seeder waits for on shutdown.
+	spawn func(func())
+	// peerIDPrefix starts the swarm's random peer id.
+	peerIDPrefix string
+	log          zerolog.Logger
+}
+
 // swarm is one tracker swarm: a variant of a stream as one P2P Media Loader
 // generation identifies it. It joins every tracker with its own peer id,
 // answers the offers browsers send, makes offers of its own, and keeps at
 // most one connection per remote peer.
 type swarm struct {
-	st       *stream
-	v        *variant
-	gen      wire.Generation
-	ctx      context.Context
-	swarmID  string
-	infoHash string
-	peerID   string
-	log      zerolog.Logger
-	joined   atomic.Bool
+	env     *swarmEnv
+	gen     wire.Generation
+	id      swarmIdentity
+	variant string // the variant's label, for metrics and logs
+	proto   protocol
+	ctx     context.Context
+	peerID  string
+	log     zerolog.Logger
+	joined  atomic.Bool
 
 	mu      sync.Mutex
 	peers   map[string]*peer         // connected or connecting, by remote peer id
@@ -45,50 +68,43 @@ type pendingOffer struct {
 	timer *time.Timer
 }
 
-// newSwarm derives the swarm's identity for gen (a generation the
-// configuration validated) and joins it on every tracker.
-func newSwarm(ctx context.Context, st *stream, v *variant, gen wire.Generation) *swarm {
-	id := wire.StreamSwarmID23(st.base, wire.StreamType(v.pv.Type), streamProps(v))
-	if gen == wire.Gen22 {
-		id = wire.StreamSwarmID22(st.base, wire.StreamType(v.pv.Type), v.pv.Ordinal)
-	}
+// newSwarm creates the swarm of one variant under one generation; it does
+// not join the trackers yet (see join).
+func newSwarm(ctx context.Context, env *swarmEnv, gen generation, id swarmIdentity, variant string) *swarm {
 	sw := &swarm{
-		st:       st,
-		v:        v,
-		gen:      gen,
-		ctx:      ctx,
-		swarmID:  id,
-		infoHash: gen.InfoHash(id),
-		peerID:   newPeerID(st.s.cfg.TrackerClient.PeerIDPrefix),
-		peers:    map[string]*peer{},
-		pending:  map[string]*pendingOffer{},
-		sizes:    map[string]int64{},
+		env:     env,
+		gen:     gen.name(),
+		id:      id,
+		variant: variant,
+		proto:   gen.newProtocol(id),
+		ctx:     ctx,
+		peerID:  newPeerID(env.peerIDPrefix),
+		peers:   map[string]*peer{},
+		pending: map[string]*pendingOffer{},
+		sizes:   map[string]int64{},
 	}
-	sw.log = st.log.With().Str("variant", v.label).Str("generation", string(gen)).Logger()
-	for _, c := range st.s.trackers {
-		if _, err := c.Join(sw.infoHash, sw.peerID, sw); err != nil {
-			// Another stream has this swarm already (the same manifest or
-			// swarm_id twice): this one is not announced there.
-			sw.log.Error().Err(err).Str("tracker", c.URL()).Str("swarm", sw.swarmID).Msg("cannot join swarm")
-		}
-	}
+	sw.log = env.log.With().Str("variant", variant).Str("generation", string(sw.gen)).Logger()
 	return sw
 }
 
-// streamProps is what P2P Media Loader's hls.js integration (2.3) feeds into
-// the stream short id for a variant (p2p-media-loader-hlsjs segment-manager.ts).
-func streamProps(v *variant) wire.StreamProps {
-	r := v.pv.Rendition
-	if v.pv.Type == "secondary" {
-		return wire.StreamProps{Codecs: r.Codecs, Language: r.Language, Channels: r.Channels, Name: r.Name}
+// join announces the swarm on every tracker.
+func (sw *swarm) join() {
+	if err := sw.env.signaling.join(sw.id.InfoHash, sw.peerID, sw); err != nil {
+		// Another stream has this swarm already (the same manifest or
+		// swarm_id twice): this one is not announced there.
+		sw.log.Error().Err(err).Str("swarm", sw.id.SwarmID).Msg("cannot join swarm")
 	}
-	p := wire.StreamProps{Bitrate: r.Bitrate}
-	if r.Bitrate == 0 {
-		return p // missing metadata: only the bitrate counts
+}
+
+// publish hands a new segment set to the swarm's protocol and tells every
+// connected peer.
+func (sw *swarm) publish(set *segmentSet) {
+	sw.proto.publish(set)
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	for _, p := range sw.peers {
+		p.notifyPublished()
 	}
-	p.Codecs, p.FrameRate, p.VideoRange = r.Codecs, r.FrameRate, r.VideoRange
-	p.Width, p.Height, p.HasSize = r.Width, r.Height, r.HasResolution
-	return p
 }
 
 // newPeerID returns prefix followed by random alphanumerics, 20 characters
@@ -103,15 +119,6 @@ func newPeerID(prefix string) string {
 	return prefix + string(b)
 }
 
-// announceAll asks every connected peer to send a fresh announcement.
-func (sw *swarm) announceAll() {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	for _, p := range sw.peers {
-		p.notifyAnnounce()
-	}
-}
-
 // peerCount returns the connected and connecting peers.
 func (sw *swarm) peerCount() int {
 	sw.mu.Lock()
@@ -119,7 +126,7 @@ func (sw *swarm) peerCount() int {
 	return len(sw.peers)
 }
 
-// admit reserves a peer slot for remoteID, or reports why it cannot.
+// admitLocked reserves a peer slot for remoteID, or reports why it cannot.
 // Callers hold sw.mu.
 func (sw *swarm) admitLocked(remoteID string) string {
 	switch {
@@ -129,9 +136,9 @@ func (sw *swarm) admitLocked(remoteID string) string {
 		return "self"
 	case sw.peers[remoteID] != nil:
 		return "duplicate"
-	case len(sw.peers) >= sw.st.s.cfg.Peers.MaxPerSwarm:
+	case len(sw.peers) >= sw.env.limits.maxPerSwarm:
 		return "swarm_full"
-	case !sw.st.s.takePeerSlot():
+	case !sw.env.limits.takePeer():
 		return "full"
 	}
 	return ""
@@ -143,8 +150,18 @@ func (sw *swarm) remove(p *peer) {
 	defer sw.mu.Unlock()
 	if p.remoteID != "" && sw.peers[p.remoteID] == p {
 		delete(sw.peers, p.remoteID)
-		sw.st.s.releasePeerSlot()
+		sw.env.limits.releasePeer()
 	}
+}
+
+// newPeer creates a peer of this swarm speaking the generation's protocol.
+func (sw *swarm) newPeer(remoteID, direction string) *peer {
+	l := sw.log.With().Str("direction", direction)
+	if remoteID != "" {
+		l = l.Str("peer", shortPeerID(remoteID))
+	}
+	sess := sw.proto.newSession(sessionConfig{MaxMessage: sw.env.peer.rtc.maxMessage, MaxCommandBytes: maxCommandBytes})
+	return newPeer(sw.ctx, sw.env.peer, sess, remoteID, direction, l.Logger(), sw.remove)
 }
 
 // HandleOffer answers an offer a browser sent through a tracker.
@@ -153,18 +170,24 @@ func (sw *swarm) HandleOffer(o tracker.Offer) {
 	reason := sw.admitLocked(o.PeerID)
 	var p *peer
 	if reason == "" {
-		p = newPeer(sw, o.PeerID, "answer")
+		p = sw.newPeer(o.PeerID, "answer")
 		sw.peers[o.PeerID] = p
 	}
 	sw.mu.Unlock()
 	if reason != "" {
-		sw.st.s.metrics.connections.WithLabelValues(sw.st.cfg.ID, "answer", "rejected_"+reason).Inc()
+		sw.env.metrics.connections.WithLabelValues("answer", "rejected_"+reason).Inc()
 		return
 	}
-	sw.st.s.spawn(func() {
-		if err := p.answer(o); err != nil {
+	sw.env.spawn(func() {
+		sdp, err := p.answer(o.SDP)
+		if err == nil {
+			if err = sw.env.signaling.answer(o, sdp); err != nil {
+				err = fmt.Errorf("send answer: %w", err)
+			}
+		}
+		if err != nil {
 			p.log.Debug().Err(err).Msg("answer failed")
-			sw.st.s.metrics.connections.WithLabelValues(sw.st.cfg.ID, "answer", "setup_failed").Inc()
+			sw.env.metrics.connections.WithLabelValues("answer", "setup_failed").Inc()
 			p.close()
 			sw.remove(p)
 			return
@@ -180,8 +203,8 @@ func (sw *swarm) Offers(ctx context.Context, n int) []tracker.LocalOffer {
 	if sw.aloneOnTrackers() {
 		return nil
 	}
-	n = min(n, sw.st.s.cfg.Peers.MaxPerSwarm-sw.peerCount())
-	n = sw.st.s.takePendingSlots(n)
+	n = min(n, sw.env.limits.maxPerSwarm-sw.peerCount())
+	n = sw.env.limits.takePending(n)
 	if n <= 0 {
 		return nil
 	}
@@ -191,7 +214,7 @@ func (sw *swarm) Offers(ctx context.Context, n int) []tracker.LocalOffer {
 			o, err := sw.newOffer(ctx)
 			if err != nil {
 				sw.log.Debug().Err(err).Msg("create offer")
-				sw.st.s.releasePendingSlot()
+				sw.env.limits.releasePending()
 			}
 			results <- o
 		}()
@@ -208,7 +231,7 @@ func (sw *swarm) Offers(ctx context.Context, n int) []tracker.LocalOffer {
 // newOffer creates a peer connection with our data channel and gathers its
 // candidates, as browsers do (non-trickle signalling).
 func (sw *swarm) newOffer(ctx context.Context) (*tracker.LocalOffer, error) {
-	p := newPeer(sw, "", "offer")
+	p := sw.newPeer("", "offer")
 	sdp, err := p.offer(ctx)
 	if err != nil {
 		p.close()
@@ -234,8 +257,8 @@ func (sw *swarm) expire(offerID string) {
 	sw.mu.Unlock()
 	if po != nil {
 		po.p.close()
-		sw.st.s.releasePendingSlot()
-		sw.st.s.metrics.connections.WithLabelValues(sw.st.cfg.ID, "offer", "unanswered").Inc()
+		sw.env.limits.releasePending()
+		sw.env.metrics.connections.WithLabelValues("offer", "unanswered").Inc()
 	}
 }
 
@@ -248,28 +271,27 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 	if po != nil {
 		po.timer.Stop()
 		if reason = sw.admitLocked(a.PeerID); reason == "" {
-			po.p.remoteID = a.PeerID
-			po.p.log = po.p.log.With().Str("peer", shortPeerID(a.PeerID)).Logger()
+			po.p.setRemote(a.PeerID)
 			sw.peers[a.PeerID] = po.p
 		}
 	}
 	sw.mu.Unlock()
 	if po == nil {
-		sw.st.s.metrics.connections.WithLabelValues(sw.st.cfg.ID, "offer", "rejected_unknown_offer").Inc()
+		sw.env.metrics.connections.WithLabelValues("offer", "rejected_unknown_offer").Inc()
 		return
 	}
-	sw.st.s.releasePendingSlot()
+	sw.env.limits.releasePending()
 	if reason != "" {
 		po.p.close()
-		sw.st.s.metrics.connections.WithLabelValues(sw.st.cfg.ID, "offer", "rejected_"+reason).Inc()
+		sw.env.metrics.connections.WithLabelValues("offer", "rejected_"+reason).Inc()
 		return
 	}
 	p := po.p
-	sw.st.s.spawn(func() {
+	sw.env.spawn(func() {
 		err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: a.SDP})
 		if err != nil {
 			p.log.Debug().Err(err).Msg("set remote answer")
-			sw.st.s.metrics.connections.WithLabelValues(sw.st.cfg.ID, "offer", "setup_failed").Inc()
+			sw.env.metrics.connections.WithLabelValues("offer", "setup_failed").Inc()
 			p.close()
 			sw.remove(p)
 			return
@@ -281,7 +303,7 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 // HandleAnnounceResponse records the tracker's view of the swarm.
 func (sw *swarm) HandleAnnounceResponse(r tracker.AnnounceResponse) {
 	if !sw.joined.Swap(true) {
-		sw.log.Info().Str("tracker", r.Tracker).Str("info_hash", sw.infoHash).Msg("joined swarm")
+		sw.log.Info().Str("tracker", r.Tracker).Str("info_hash", printableHash(sw.id.InfoHash)).Msg("joined swarm")
 	}
 	if r.Complete < 0 || r.Incomplete < 0 {
 		return // the tracker does not count peers
@@ -293,7 +315,7 @@ func (sw *swarm) HandleAnnounceResponse(r tracker.AnnounceResponse) {
 		size = max(size, n)
 	}
 	sw.mu.Unlock()
-	sw.st.s.metrics.swarmSize.WithLabelValues(sw.st.cfg.ID, sw.v.label, string(sw.gen)).Set(float64(size))
+	sw.env.metrics.swarmSize.WithLabelValues(sw.variant, string(sw.gen)).Set(float64(size))
 }
 
 // aloneOnTrackers reports whether every tracker that answered counts only
@@ -321,7 +343,7 @@ func (sw *swarm) closePending() {
 	for _, po := range pending {
 		po.timer.Stop()
 		po.p.close()
-		sw.st.s.releasePendingSlot()
+		sw.env.limits.releasePending()
 	}
 }
 
@@ -338,10 +360,16 @@ func shortPeerID(id string) string {
 	if len(id) > 8 {
 		id = id[len(id)-8:]
 	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return hex.EncodeToString([]byte(id))
+	return printableHash(id)
+}
+
+// printableHash returns s if it is printable ASCII (2.x info hashes are
+// Base64), else its hex form (0.6 info hashes are raw SHA-1 bytes).
+func printableHash(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return hex.EncodeToString([]byte(s))
 		}
 	}
-	return id
+	return s
 }

@@ -1,0 +1,88 @@
+package seeder
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is a data channel that records what is written to it.
+type recorder struct{ msgs []string }
+
+func (r *recorder) Read([]byte) (int, error)                  { return 0, io.EOF }
+func (r *recorder) ReadDataChannel([]byte) (int, bool, error) { return 0, false, io.EOF }
+func (r *recorder) Write(b []byte) (int, error) {
+	r.msgs = append(r.msgs, string(b))
+	return len(b), nil
+}
+func (r *recorder) WriteDataChannel(b []byte, _ bool) (int, error) { return r.Write(b) }
+func (r *recorder) Close() error                                   { return nil }
+
+func testPeer(maxMessage int) (*peer, *recorder) {
+	m := newMetrics(prometheus.NewRegistry()).forStream("t")
+	env := &peerEnv{
+		rtc:      &rtcEnv{maxMessage: maxMessage},
+		throttle: func(int) time.Duration { return 0 },
+		metrics:  m,
+		stats:    &streamStats{},
+		now:      time.Now,
+	}
+	rec := &recorder{}
+	return &peer{env: env, raw: rec}, rec
+}
+
+// drain sends everything the peer has, as its loop does with room in the
+// send buffer.
+func drain(t *testing.T, p *peer) {
+	t.Helper()
+	for range 1000 {
+		_, more, err := p.sendNext()
+		require.NoError(t, err)
+		if !more {
+			return
+		}
+	}
+	t.Fatal("sendNext never finished")
+}
+
+// TestPeerExclusiveUpload: commands queued during an exclusive upload (0.6)
+// wait for its last chunk; before its header they go first. A
+// non-exclusive upload (2.x) lets them through between chunks.
+func TestPeerExclusiveUpload(t *testing.T) {
+	p, rec := testPeer(4)
+	p.serve(&upload{Header: [][]byte{[]byte("H")}, Data: []byte("0123456789"), Chunk: func(d []byte, n int) int { return min(len(d), n) }, Exclusive: true})
+	require.NoError(t, p.command([][]byte{[]byte("A")}))
+	_, _, err := p.sendNext() // A: before the header
+	require.NoError(t, err)
+	_, _, err = p.sendNext() // the header
+	require.NoError(t, err)
+	require.NoError(t, p.command([][]byte{[]byte("B")}))
+	drain(t, p)
+	require.Equal(t, []string{"A", "H", "0123", "4567", "89", "B"}, rec.msgs)
+
+	p, rec = testPeer(4)
+	p.serve(&upload{Header: [][]byte{[]byte("H")}, Trailer: [][]byte{[]byte("T")}, Data: []byte("0123456789"), Chunk: func(d []byte, n int) int { return min(len(d), n) }})
+	_, _, _ = p.sendNext()
+	_, _, _ = p.sendNext()
+	require.NoError(t, p.command([][]byte{[]byte("B")}))
+	drain(t, p)
+	require.Equal(t, []string{"H", "0123", "B", "4567", "89", "T"}, rec.msgs)
+	require.Equal(t, int64(10), p.stats.sentBytes)
+	require.Equal(t, 1, p.stats.served)
+}
+
+// TestPeerQueueCeiling: a browser that never reads cannot grow a peer's
+// queue past maxQueuedBytes; the peer is ended and the fault counted.
+func TestPeerQueueCeiling(t *testing.T) {
+	p, _ := testPeer(1 << 16)
+	msg := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < maxQueuedBytes/len(msg)+1 && err == nil; i++ {
+		err = p.command([][]byte{msg})
+	}
+	require.ErrorIs(t, err, errQueueFull)
+	require.ErrorIs(t, p.lastErr, errQueueFull)
+}

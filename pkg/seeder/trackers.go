@@ -1,0 +1,48 @@
+package seeder
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/superpeer/superpeer/pkg/tracker"
+)
+
+// trackerSet is the tracker clients every swarm joins. The seeder fills it
+// before any stream runs (the embedded tracker's client is added in Run);
+// after that it is only read.
+type trackerSet struct {
+	list  []*tracker.Client
+	byURL map[string]*tracker.Client
+}
+
+var _ signaling = (*trackerSet)(nil)
+
+func newTrackerSet() *trackerSet {
+	return &trackerSet{byURL: map[string]*tracker.Client{}}
+}
+
+func (ts *trackerSet) add(c *tracker.Client) {
+	ts.list = append(ts.list, c)
+	ts.byURL[c.URL()] = c
+}
+
+// join announces infoHash on every tracker; the error names each tracker
+// that refused.
+func (ts *trackerSet) join(infoHash, peerID string, h tracker.Handler) error {
+	var errs []error
+	for _, c := range ts.list {
+		if _, err := c.Join(infoHash, peerID, h); err != nil {
+			errs = append(errs, fmt.Errorf("tracker %s: %w", c.URL(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// answer sends an answer through the tracker the offer came from.
+func (ts *trackerSet) answer(o tracker.Offer, sdp string) error {
+	c := ts.byURL[o.Tracker]
+	if c == nil {
+		return fmt.Errorf("offer from unknown tracker %q", o.Tracker)
+	}
+	return c.Answer(o, sdp)
+}
