@@ -345,3 +345,35 @@ func (c *browserConn) download06(t *testing.T, id string) ([]byte, error) {
 		}
 	}
 }
+
+// FuzzSession06 feeds a 0.6 session whatever a browser could send: it
+// never panics, and whatever it queues is a well-formed command.
+func FuzzSession06(f *testing.F) {
+	for _, seed := range []string{
+		`{"c":2,"m":{}}`,
+		`{"c":3,"i":"` + swarm06 + `+101"}`,
+		`{"c":4,"i":"` + swarm06 + `+101"}`,
+		`{"c":2,"m":{"` + swarm06 + `":["100|x",[0,1]]}}`,
+		`{"c":0,"i":"a","s":1}`,
+		`{"c":3,"i":"` + swarm06 + `+"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	p := gen06{}.newProtocol(swarmIdentity{SwarmID: swarm06}).(*proto06)
+	p.publish(liveSet(100, 104, 104))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		s := p.newSession(sessionConfig{MaxMessage: 1 << 16})
+		out := &fakeOutbox{}
+		require.NoError(t, s.start(out))
+		if s.wants(msg) {
+			require.NoError(t, s.handle(msg, out))
+		}
+		for _, c := range out.commands {
+			_, err := wire.DecodeCommand06(c)
+			require.NoError(t, err, "queued %q", c)
+		}
+		if out.up != nil {
+			require.NotEmpty(t, out.up.Data, "never a zero-byte upload")
+		}
+	})
+}
