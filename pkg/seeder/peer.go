@@ -19,8 +19,10 @@ const (
 	// Browsers send at most webRtcMaxMessageSize (65535) bytes per message.
 	maxIncomingMessage = 64 << 10
 	// maxCommandBytes bounds a command joined from several frames: an
-	// announcement of the largest decodable id list is about 66 KB.
-	maxCommandBytes = 1 << 20
+	// announcement of the largest decodable id list is about 66 KB, and a
+	// browser announces no more than its cache. Held while a command is
+	// incomplete, so it bounds what one peer can pin.
+	maxCommandBytes = 128 << 10
 	// maxQueuedBytes bounds the commands waiting for a peer's send buffer
 	// to drain. A browser that asks and never reads fills it and is dropped.
 	maxQueuedBytes = 1 << 20

@@ -123,6 +123,9 @@ func (j *Joiner) Push(msg []byte) ([]byte, error) {
 	}
 	first := bytes.HasPrefix(msg, frameStart)
 	if first {
+		if cap(j.buf) > keepJoinBuffer {
+			j.buf = nil // one large command must not pin its buffer for the connection's life
+		}
 		j.buf, j.joining = j.buf[:0], true
 	} else if !j.joining {
 		return nil, ErrNoFirstFrame
@@ -142,8 +145,11 @@ func (j *Joiner) Push(msg []byte) ([]byte, error) {
 
 // Reset drops any partially joined command.
 func (j *Joiner) Reset() {
-	j.buf, j.joining = j.buf[:0], false
+	j.buf, j.joining = nil, false
 }
+
+// keepJoinBuffer is the largest buffer a Joiner keeps between commands.
+const keepJoinBuffer = 16 << 10
 
 // NextChunkLen returns how many bytes of data to send in the next raw
 // segment-data message, at most maxMessage (DefaultMaxMessageSize when <= 0).
