@@ -1,0 +1,58 @@
+package seeder
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+// TestPeerThatNeverReads: a hostile peer floods requests for ids superpeer
+// does not hold and never reads the replies. Its replies pile up behind a
+// full send buffer until the per-peer queue ceiling ends it; it is counted,
+// and a well-behaved browser of the same swarm is served throughout.
+func TestPeerThatNeverReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods a WebRTC connection for a few seconds")
+	}
+	// A small send buffer: the queue ceiling is reached sooner, the same way.
+	h := newHarness(t, func(c *Config) { c.WebRTC.BufferHigh, c.WebRTC.BufferLow = 64<<10, 32<<10 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bad := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	bad.run(ctx)
+	c := bad.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+
+	good := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	good.run(ctx)
+	gc := good.conn(ctx)
+	waitAnnouncement(t, gc, []int64{0, 1, 2, 3, 4, 5})
+
+	// Each request is a few bytes; each SegmentAbsent reply about as many.
+	// Nothing on this side reads, so the replies stay in superpeer.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for id := int64(1 << 20); ctx.Err() == nil; id++ {
+			frames, err := wire.EncodeCommand(wire.Command{Type: wire.SegmentRequest, SegmentID: id, RequestID: id}, 0)
+			if err != nil {
+				return
+			}
+			if _, err := c.raw.Write(frames[0]); err != nil {
+				return // superpeer closed the connection
+			}
+		}
+	}()
+	waitFor(t, 45*time.Second, "the flooding peer to be dropped", func() bool {
+		return metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "queue_full") == 1
+	})
+	got, err := gc.download(2, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(2), got, "the other browser is still served")
+	cancel()
+	<-done
+}
