@@ -17,6 +17,7 @@ type metrics struct {
 	peerErrors     *prometheus.CounterVec
 	segmentsCached *prometheus.GaugeVec
 	segmentLag     *prometheus.HistogramVec
+	announceDelay  *prometheus.HistogramVec
 	cacheBytes     prometheus.Gauge
 	cacheLimit     prometheus.Gauge
 	cacheRejected  *prometheus.CounterVec
@@ -64,6 +65,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "superpeer_segment_ready_seconds",
 			Help:    "Time from a segment appearing in its playlist to superpeer holding its bytes.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 16, 32},
+		}, []string{"stream"}),
+		announceDelay: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "superpeer_segment_announce_delay_seconds",
+			Help:    "Time from superpeer holding a segment's bytes to handing the news to every swarm's peers.",
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1},
 		}, []string{"stream"}),
 		cacheBytes: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_cache_bytes",
@@ -119,6 +125,7 @@ type streamMetrics struct {
 	peerErrors     *prometheus.CounterVec // reason
 	segmentsCached prometheus.Gauge
 	segmentLag     prometheus.Observer
+	announceDelay  prometheus.Observer
 	cacheRejected  prometheus.Counter
 	ready          prometheus.Gauge
 }
@@ -135,6 +142,7 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		peerErrors:     m.peerErrors.MustCurryWith(l),
 		segmentsCached: m.segmentsCached.With(l),
 		segmentLag:     m.segmentLag.With(l),
+		announceDelay:  m.announceDelay.With(l),
 		cacheRejected:  m.cacheRejected.With(l),
 		ready:          m.streamReady.With(l),
 	}

@@ -16,8 +16,14 @@ import (
 
 // Timings of the stream goroutine.
 const (
-	// publishInterval batches changes into one snapshot and announcement.
-	publishInterval = 100 * time.Millisecond
+	// tickInterval paces evictions, retries and deferred publishing.
+	tickInterval = 50 * time.Millisecond
+	// minPublishGap is the least time between two snapshots of a variant. A
+	// change after a quiet spell is published at once, so browsers hear of
+	// a new live segment the moment superpeer starts and ends its fetch
+	// (5.x browsers fetch over HTTP only what no neighbour announces); a
+	// burst (a VOD loading) is coalesced, at most tickInterval later.
+	minPublishGap = 50 * time.Millisecond
 	// failedRetryMin and failedRetryMax space out new attempts at a segment
 	// whose download failed (after the fetcher's own retries).
 	failedRetryMin = 5 * time.Second
@@ -41,6 +47,7 @@ type segment struct {
 	state     segState
 	data      []byte
 	appeared  time.Time // first seen in the playlist
+	loadedAt  time.Time // held since, zero until published as held
 	attempts  int
 	retryAt   time.Time
 	removedAt time.Time // left the playlist (zero while in it)
@@ -60,6 +67,7 @@ type variant struct {
 	gotPlaylist bool
 	target      time.Duration
 	dirty       bool
+	published   time.Time // when the last snapshot was published
 
 	set    atomic.Pointer[segmentSet] // the latest published snapshot
 	swarms []*swarm
@@ -171,7 +179,7 @@ func (st *stream) worker(ctx context.Context) {
 }
 
 func (st *stream) loop(ctx context.Context, events <-chan playlist.Event) error {
-	tick := time.NewTicker(publishInterval)
+	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	defer st.releaseAll()
 	for {
@@ -191,6 +199,7 @@ func (st *stream) loop(ctx context.Context, events <-chan playlist.Event) error 
 			st.maintain()
 		}
 		st.dispatch()
+		st.publish()
 	}
 }
 
@@ -307,7 +316,7 @@ func (st *stream) onFetched(r fetchResult) {
 	if r.data == nil {
 		r.data = []byte{} // held, if empty: nil means not loaded
 	}
-	sg.state, sg.data = segLoaded, r.data
+	sg.state, sg.data, sg.loadedAt = segLoaded, r.data, st.env.now()
 	st.env.stats.fetchedBytes.Add(int64(len(r.data)))
 	st.env.metrics.segmentsCached.Inc()
 	st.env.metrics.segmentLag.Observe(st.env.now().Sub(sg.appeared).Seconds())
@@ -320,9 +329,8 @@ func (st *stream) retryLater(sg *segment) {
 	sg.retryAt = st.env.now().Add(min(wait, failedRetryMax))
 }
 
-// maintain runs every publishInterval: evicts segments that left a live
-// window, requeues failed ones, publishes changed snapshots and updates
-// readiness.
+// maintain runs every tickInterval: evicts segments that left a live
+// window, requeues failed ones and updates readiness.
 func (st *stream) maintain() {
 	now := st.env.now()
 	for _, v := range st.variants {
@@ -339,16 +347,32 @@ func (st *stream) maintain() {
 				v.dirty = true
 			}
 		}
-		if v.dirty {
-			v.dirty = false
-			set := st.snapshot(v)
-			v.set.Store(set)
-			for _, sw := range v.swarms {
-				sw.publish(set)
+	}
+	st.updateReady()
+}
+
+// publish hands a new snapshot of every changed variant to its swarms, at
+// most once per minPublishGap each.
+func (st *stream) publish() {
+	now := st.env.now()
+	for _, v := range st.variants {
+		if !v.dirty || now.Sub(v.published) < minPublishGap {
+			continue
+		}
+		v.dirty, v.published = false, now
+		set := st.snapshot(v)
+		v.set.Store(set)
+		for _, sw := range v.swarms {
+			sw.publish(set)
+		}
+		for _, sg := range v.order {
+			if sg.state == segLoaded && !sg.loadedAt.IsZero() {
+				// From holding the bytes to every swarm's peers being told.
+				st.env.metrics.announceDelay.Observe(st.env.now().Sub(sg.loadedAt).Seconds())
+				sg.loadedAt = time.Time{}
 			}
 		}
 	}
-	st.updateReady()
 }
 
 func (st *stream) evict(v *variant, key string, sg *segment) {
@@ -370,6 +394,7 @@ func (st *stream) snapshot(v *variant) *segmentSet {
 		case segLoaded:
 			set.Current = append(set.Current, heldSegment{Seg: sg.seg, Data: sg.data})
 		case segQueued, segFetching:
+			// Announced as being fetched from the moment the playlist shows it.
 			set.Current = append(set.Current, heldSegment{Seg: sg.seg})
 		}
 	}
