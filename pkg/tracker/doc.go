@@ -54,10 +54,11 @@
 //     connection, messages per second per connection (scaled by its
 //     memberships), a bounded head-drop send queue per connection.
 //
-// Server internals (server.go, server_swarm.go, server_decode.go): one reader
-// goroutine per connection and a writer goroutine only while frames are
-// queued; the swarm state under one mutex; SDP and offer_id relayed as the JSON
-// literals they arrived in (validated like wire.DecodeTrackerMessage, not
-// decoded); data frames written in batches with one writev. Measurements and
+// Server internals (server.go, server_swarm.go): one reader goroutine per
+// connection and a writer goroutine only while frames are queued; the swarm
+// state under one mutex; frames decoded in place by
+// wire.DecodeRawTrackerMessage, so SDP and offer_id are relayed as the JSON
+// literals they arrived in (validated, not unescaped); data frames written in
+// batches with one writev. Measurements and
 // the reasons are in docs/tracker-benchmark.md.
 package tracker

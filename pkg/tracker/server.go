@@ -19,6 +19,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/superpeer/superpeer/pkg/wire"
 )
 
 // ServerConfig configures a Server. Zero values take the documented defaults.
@@ -186,7 +188,7 @@ type Server struct {
 	interval int64     // seconds, as told to clients
 	bufs     sync.Pool // outgoing frames
 	rbufs    sync.Pool // incoming frames
-	msgs     sync.Pool // *inMessage, shared by the readers (not one per connection)
+	msgs     sync.Pool // *wire.RawTrackerMessage, shared by the readers (not one per connection)
 	running  atomic.Bool
 	nconns   atomic.Int64 // open connections plus upgrades in progress
 	wg       sync.WaitGroup
@@ -239,7 +241,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
-	s.msgs.New = func() any { return new(inMessage) }
+	s.msgs.New = func() any { return new(wire.RawTrackerMessage) }
 	s.log = cfg.Logger.With().Str("component", "tracker_server").Logger()
 	s.warn = s.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})
 	cfg.Metrics.connectionsLimit.Set(float64(cfg.MaxPeers))
@@ -709,9 +711,9 @@ func (c *sconn) readLoop() error {
 			s.m.drop[dropRateLimited].Inc()
 			continue
 		}
-		m := s.msgs.Get().(*inMessage)
+		m := s.msgs.Get().(*wire.RawTrackerMessage)
 		ok := s.handle(c, b, m, now.UnixNano())
-		m.release() // drop the references into the buffer before pooling both
+		m.Reset() // drop the references into the buffer before pooling both
 		s.msgs.Put(m)
 		s.putReadBuf(bp)
 		if ok {

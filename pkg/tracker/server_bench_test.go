@@ -1,13 +1,42 @@
 package tracker
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
 
 	"github.com/superpeer/superpeer/pkg/wire"
 )
+
+// browserFrames returns the frames real P2P Media Loader clients sent in the
+// wire golden vectors (client->tracker).
+func browserFrames(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, name := range []string{"tracker-22.json", "tracker-23.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "wire", "testdata", "v2", name))
+		require.NoError(t, err)
+		var v struct {
+			Messages []struct {
+				Dir string `json:"dir"`
+				Raw string `json:"raw"`
+			} `json:"messages"`
+		}
+		require.NoError(t, json.Unmarshal(b, &v))
+		for _, m := range v.Messages {
+			if m.Dir == "client->tracker" {
+				out = append(out, []byte(m.Raw))
+			}
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
 
 // benchFrames returns the frames the server benchmarks decode: an announce
 // with 10 offers and a relayed answer, both with a real browser SDP (from the
@@ -43,14 +72,14 @@ func BenchmarkDecode(b *testing.B) {
 		frame []byte
 	}{{"announce10", announce10}, {"answer", answer}, {"browser5", browser}} {
 		b.Run(bc.name, func(b *testing.B) {
-			var m inMessage
+			var m wire.RawTrackerMessage
 			b.SetBytes(int64(len(bc.frame)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := decodeIn(bc.frame, &m); err != nil {
+				if err := wire.DecodeRawTrackerMessage(bc.frame, &m); err != nil {
 					b.Fatal(err)
 				}
-				m.release()
+				m.Reset()
 			}
 		})
 	}
@@ -69,20 +98,20 @@ func BenchmarkHandle(b *testing.B) {
 	// No socket: writing=true keeps a writer from starting; queues head-drop.
 	a := &sconn{s: s, writing: true}
 	s.conns[a] = struct{}{}
-	var m inMessage
+	var m wire.RawTrackerMessage
 	s.handle(a, announceMsg(ih, pid, "started", 0).AppendJSON(nil), &m, 1)
-	m.release()
+	m.Reset()
 	for i := range 10 {
 		c := &sconn{s: s, writing: true}
 		s.conns[c] = struct{}{}
 		s.handle(c, announceMsg(ih, binaryID(byte(100+i)), "started", 0).AppendJSON(nil), &m, 1)
-		m.release()
+		m.Reset()
 	}
 	// The answerer is the announcer's peer too: answer goes to a.
 	answerer := &sconn{s: s, writing: true}
 	s.conns[answerer] = struct{}{}
 	s.handle(answerer, announceMsg(ih, binaryID(3), "started", 0).AppendJSON(nil), &m, 1)
-	m.release()
+	m.Reset()
 	for _, bc := range []struct {
 		name  string
 		c     *sconn
@@ -95,7 +124,7 @@ func BenchmarkHandle(b *testing.B) {
 				if !s.handle(bc.c, bc.frame, &m, 2) {
 					b.Fatal("handle failed")
 				}
-				m.release()
+				m.Reset()
 			}
 		})
 	}

@@ -943,7 +943,7 @@ func FuzzServerHandle(f *testing.F) {
 		a := &sconn{s: s, writing: true} // no socket: keep the writer from starting
 		other := &sconn{s: s, writing: true}
 		s.conns[a], s.conns[other] = struct{}{}, struct{}{}
-		var m inMessage
+		var m wire.RawTrackerMessage
 		s.handle(other, announceMsg(ih, pb, "started", 5).AppendJSON(nil), &m, 1)
 		s.handle(a, b, &m, 2)
 		s.handle(a, b, &m, 3)
