@@ -1,4 +1,4 @@
-package tracker
+package trackerserver
 
 import (
 	"math/rand/v2"
@@ -31,7 +31,7 @@ type tswarm struct {
 // membership is one peer in one swarm.
 type membership struct {
 	sw        *tswarm
-	last      int64 // unix nanos (ServerConfig.Now) of the latest announce
+	last      int64 // unix nanos (Config.Now) of the latest announce
 	idx       int32 // position in sw.members
 	completed bool  // announced event "completed" or left 0
 }

@@ -1,4 +1,4 @@
-package tracker
+package trackerserver
 
 import (
 	"encoding/json"
@@ -91,7 +91,7 @@ func BenchmarkDecode(b *testing.B) {
 // goes back to the announcer.
 func BenchmarkHandle(b *testing.B) {
 	announce10, answer, _, ih, pid := benchFrames(b)
-	s, err := NewServer(ServerConfig{Logger: zerolog.Nop(), MaxMessageRate: -1})
+	s, err := New(Config{Logger: zerolog.Nop(), MaxMessageRate: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
