@@ -446,7 +446,7 @@ func (s *Server) answer(c *sconn, m *wire.RawTrackerMessage) bool {
 // a frame. Scrapes are rare, so the frame is decoded again in full.
 func (s *Server) scrape(c *sconn, frame []byte) bool {
 	m, err := wire.DecodeTrackerMessage(frame)
-	if err != nil { // cannot happen: the raw decoder accepted it
+	if err != nil { // a response member of the wrong type: the raw decoder skips those unchecked
 		s.m.drop[dropMalformed].Inc()
 		s.fail(c, "scrape", "", failMalformed)
 		return false

@@ -118,11 +118,11 @@ type RawTrackerSDP struct {
 // into a relayed frame, with no unescape and re-escape of ~1.3 KB per SDP. A
 // literal of length 2 is "".
 //
-// Members a tracker does not read (uploaded, downloaded, trackerid, response
-// and scrape-response members) are skipped after a syntax check only; the
-// members it reads are checked as DecodeTrackerMessage checks them. So every
-// frame DecodeTrackerMessage accepts, DecodeRawTrackerMessage accepts too,
-// with the same values.
+// The request members are checked as DecodeTrackerMessage checks them, even
+// those it does not keep (uploaded, downloaded, trackerid); response and
+// scrape-response members, which a tracker has no use for, are skipped after
+// a syntax check only. So every frame DecodeTrackerMessage accepts,
+// DecodeRawTrackerMessage accepts too, with the same values.
 type RawTrackerMessage struct {
 	Action TrackerAction
 	Event  TrackerEvent
@@ -211,6 +211,10 @@ func (d *trackerScanner) rawField(m *RawTrackerMessage, key, lit []byte) error {
 		m.NumWant, m.HasNumWant, err = d.optInt()
 	case "left":
 		m.Left, m.HasLeft, err = d.optInt()
+	case "uploaded", "downloaded":
+		_, _, err = d.optInt() // checked, not kept
+	case "trackerid":
+		_, err = d.optLiteral(false) // checked, not kept
 	case "offers":
 		m.Offers = m.Offers[:0]
 		if d.null() {

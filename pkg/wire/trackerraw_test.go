@@ -165,6 +165,7 @@ func TestDecodeRawTrackerMessage(t *testing.T) {
 		`{"action":1}`, `{"offers":[1]}`, `{"offers":{}}`, `{"answer":"x"}`, `{"peer_id":"Ā"}`, `{"offer_id":"\ud800"}`,
 		`{"numwant":1.5}`, `{"numwant":9007199254740993}`, `{"offers":[{"offer":{"sdp":"\udc00"}}]}`, `{"a":1}x`, `[]`,
 		"{\"action\":\"\xff\"}", `{"info_hash":["x",null]}`, `{"event":"\u12"}`, `{"offer":{"type":1}}`,
+		`{"uploaded":"0"}`, `{"downloaded":1.5}`, `{"trackerid":1}`, `{"trackerid":"\udc00"}`,
 		`{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
 	} {
 		err := DecodeRawTrackerMessage([]byte(bad), &m)
