@@ -1,5 +1,5 @@
 // Command trackerbench measures WebTorrent trackers under a browser-like load
-// and prints a comparison table: our pkg/tracker.Server (run as a separate
+// and prints a comparison table: our pkg/trackerserver.Server (run as a separate
 // process by this same binary, -serve) against the npm bittorrent-tracker
 // server (node, bt-server.mjs), in the same run.
 //

@@ -81,7 +81,7 @@ func sampleProc(pid int) (procSample, error) {
 // startGoTracker runs this binary with -serve.
 func startGoTracker(ctx context.Context, self string, interval time.Duration, extra []string) (*trackerProc, error) {
 	cmd := exec.Command(self, append([]string{"-serve", "127.0.0.1:0", "-interval", interval.String()}, extra...)...)
-	tp, err := startProc("go (pkg/tracker.Server)", cmd)
+	tp, err := startProc("go (pkg/trackerserver.Server)", cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/trackerserver"
 )
 
 type serveOptions struct {
@@ -32,18 +32,18 @@ type serveOptions struct {
 	maxOffers  int
 }
 
-// runServe runs tracker.Server alone on opts.addr until ctx ends or stdin
+// runServe runs trackerserver.Server alone on opts.addr until ctx ends or stdin
 // reaches EOF (the parent benchmark went away), printing {"addr","pid"} once
 // it listens.
 func runServe(ctx context.Context, opts serveOptions) error {
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	srv, err := tracker.NewServer(tracker.ServerConfig{
+	srv, err := trackerserver.New(trackerserver.Config{
 		Interval:       opts.interval,
 		MaxPeers:       opts.maxConns,
 		MaxOffers:      opts.maxOffers,
 		MaxMessageRate: opts.msgRate,
 		Logger:         log,
-		Metrics:        tracker.NewServerMetrics(prometheus.NewRegistry()),
+		Metrics:        trackerserver.NewMetrics(prometheus.NewRegistry()),
 	})
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 }
 
 // logMemStats prints the Go runtime's view of memory to stderr, to explain RSS.
-func logMemStats(ctx context.Context, srv *tracker.Server, every time.Duration) {
+func logMemStats(ctx context.Context, srv *trackerserver.Server, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

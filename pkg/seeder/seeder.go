@@ -29,6 +29,7 @@ import (
 
 	"github.com/superpeer/superpeer/pkg/playlist"
 	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/trackerserver"
 )
 
 // Options are the process-level dependencies of a Seeder.
@@ -67,10 +68,10 @@ type Seeder struct {
 	apiClose io.Closer
 
 	trackers      *trackerSet
-	trackerServer *tracker.Server // embedded tracker, nil unless tracker_server.listen or Options.TrackerServerURL
-	trackerURL    string          // Options.TrackerServerURL
-	trackerToken  string          // lets our own client past the embedded tracker's per-browser limits
-	trackerCfg    tracker.Config  // template of the clients' configuration
+	trackerServer *trackerserver.Server // embedded tracker, nil unless tracker_server.listen or Options.TrackerServerURL
+	trackerURL    string                // Options.TrackerServerURL
+	trackerToken  string                // lets our own client past the embedded tracker's per-browser limits
+	trackerCfg    tracker.Config        // template of the clients' configuration
 	streams       []*stream
 	budget        *budget
 	limits        *limits

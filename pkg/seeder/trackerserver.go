@@ -11,15 +11,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/trackerserver"
 )
 
 // newTrackerServer builds the embedded WebTorrent tracker from its
 // configuration. trustedToken lets superpeer's own connection hold every
 // swarm of every stream, beyond the per-connection limits sized for a
 // browser.
-func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg prometheus.Registerer, log zerolog.Logger) (*tracker.Server, error) {
-	srv, err := tracker.NewServer(tracker.ServerConfig{
+func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg prometheus.Registerer, log zerolog.Logger) (*trackerserver.Server, error) {
+	srv, err := trackerserver.New(trackerserver.Config{
 		Interval:         cfg.Interval,
 		MaxOffers:        cfg.MaxOffers,
 		MaxPeers:         cfg.MaxPeers,
@@ -29,7 +29,7 @@ func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg promethe
 		MaxMessageBytes:  int64(cfg.MaxMessageBytes),
 		TrustedToken:     trustedToken,
 		Logger:           log,
-		Metrics:          tracker.NewServerMetrics(reg),
+		Metrics:          trackerserver.NewMetrics(reg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tracker server: %w", err)
@@ -66,7 +66,7 @@ func (s *Seeder) TrackerServer() http.Handler {
 
 // addOwnTracker joins the embedded tracker at u as a trusted client.
 func (s *Seeder) addOwnTracker(u string) error {
-	return s.addTrackerWith(u, http.Header{tracker.TrustedTokenHeader: {s.trackerToken}})
+	return s.addTrackerWith(u, http.Header{trackerserver.TrustedTokenHeader: {s.trackerToken}})
 }
 
 func newToken() string {

@@ -3,13 +3,10 @@ package tracker
 import "errors"
 
 var (
-	// ErrInvalidConfig reports a Config that NewClient, or a ServerConfig that
-	// NewServer, cannot use.
+	// ErrInvalidConfig reports a Config that NewClient cannot use.
 	ErrInvalidConfig = errors.New("invalid tracker config")
 	// ErrRunning reports a second concurrent call of Client.Run.
 	ErrRunning = errors.New("tracker client already running")
-	// ErrServerRunning reports a second call of Server.Run.
-	ErrServerRunning = errors.New("tracker server already running")
 	// ErrInvalidID reports an info hash or peer id that is not 20 bytes, the
 	// length bittorrent-tracker servers require.
 	ErrInvalidID = errors.New("info hash and peer id must be 20 bytes")

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"sort"
@@ -123,13 +124,13 @@ func DecodeCommand06(msg []byte) (Command06, error) {
 	if !IsCommand06(msg) {
 		return Command06{}, fmt.Errorf("%w: %w: does not start with {\" and end with }", ErrMalformed, ErrNotCommand06)
 	}
-	d := cmd06Decoder{trackerDecoder: trackerDecoder{b: decodeUTF8WHATWG(msg)}}
+	d := cmd06Decoder{trackerScanner: trackerScanner{b: decodeUTF8WHATWG(msg)}}
 	if err := d.validate(); err != nil {
 		return Command06{}, fmt.Errorf("%w: %w: %w", ErrMalformed, ErrNotCommand06, err)
 	}
 	var c, i, s, m span06 // value of the last occurrence of each member
 	d.i = 0
-	_ = d.object(func(key string) error {
+	_ = d.members(func(key string) error {
 		v := span06{start: d.i}
 		d.skipValid()
 		v.end = d.i
@@ -250,11 +251,53 @@ func NextChunkLen06(data []byte, maxMessage int) int {
 // means the member was absent.
 type span06 struct{ start, end int }
 
-// cmd06Decoder reads the JSON of a 0.6 command. It reuses the tracker JSON
-// reader, setting key before reading any string so that lone surrogate
-// escapes read as U+FFFD instead of failing.
+// cmd06Decoder reads the JSON of a 0.6 command with the tracker codec's
+// lexer (trackerScanner). Unlike tracker messages, names and strings may be
+// of any length and lone surrogate escapes read as U+FFFD (see unescape06).
 type cmd06Decoder struct {
-	trackerDecoder
+	trackerScanner
+}
+
+// members reads an object, calling member with each decoded name and the
+// scanner at the start of its value.
+func (d *cmd06Decoder) members(member func(name string) error) error {
+	return d.object(func(_, lit []byte) error { return member(unescape06(lit)) })
+}
+
+// string06 reads a string that validate accepted.
+func (d *cmd06Decoder) string06() string {
+	start := d.i
+	_ = d.skipString()
+	return unescape06(d.b[start+1 : d.i-1])
+}
+
+// unescape06 returns the text of a string body (no quotes) that skipString
+// accepted. A lone surrogate escape, which JSON.parse keeps and the
+// browser's TextEncoder turns into U+FFFD, becomes U+FFFD.
+func unescape06(lit []byte) string {
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return string(lit)
+	}
+	out := make([]byte, 0, len(lit))
+	d := trackerScanner{b: lit}
+	for d.i < len(lit) {
+		j := bytes.IndexByte(lit[d.i:], '\\')
+		if j < 0 {
+			out = append(out, lit[d.i:]...)
+			break
+		}
+		out = append(out, lit[d.i:d.i+j]...)
+		d.i += j
+		start := d.i
+		r, err := d.escape()
+		if err != nil {
+			// The one error left after skipString: a lone surrogate. Its six
+			// bytes become U+FFFD; what follows is read on its own.
+			r, d.i = utf8.RuneError, start+6
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return string(out)
 }
 
 func (d *cmd06Decoder) text(v span06) string {
@@ -284,9 +327,7 @@ func (d *cmd06Decoder) jsString(v span06) (string, bool) {
 		return "", false
 	}
 	d.i = v.start
-	d.key = true // object() clears it after each member name
-	s, err := d.string(false)
-	return s, err == nil
+	return d.string06(), true
 }
 
 // segmentsMap follows createSegmentsMap (media-peer.ts@0.6.2 L182-216):
@@ -306,7 +347,7 @@ func (d *cmd06Decoder) segmentsMap(v span06) []MapEntry06 {
 	switch d.b[v.start] {
 	case '{':
 		at := map[string]int{}
-		_ = d.object(func(key string) error {
+		_ = d.members(func(key string) error {
 			val := span06{start: d.i}
 			d.skipValid()
 			val.end = d.i
@@ -362,8 +403,7 @@ func (d *cmd06Decoder) mapValue(v span06) ([]MapSegment06, bool) {
 				ok = false
 				return d.skipValid()
 			}
-			d.key = true
-			ids, _ = d.string(false)
+			ids = d.string06()
 		case 2:
 			if d.peek() != '[' {
 				ok = false
@@ -433,7 +473,7 @@ func (d *cmd06Decoder) validate() error {
 			}
 			stack = append(stack, c)
 			if c == '{' {
-				if err := d.memberName(); err != nil {
+				if err := d.validName(); err != nil {
 					return err
 				}
 			}
@@ -473,7 +513,7 @@ func (d *cmd06Decoder) validate() error {
 			d.i++
 			d.space()
 			if top == '{' {
-				if err := d.memberName(); err != nil {
+				if err := d.validName(); err != nil {
 					return err
 				}
 			}
@@ -482,8 +522,8 @@ func (d *cmd06Decoder) validate() error {
 	}
 }
 
-// memberName reads `"name":` and the whitespace after it.
-func (d *cmd06Decoder) memberName() error {
+// validName reads `"name":` and the whitespace after it.
+func (d *cmd06Decoder) validName() error {
 	if d.peek() != '"' {
 		return d.errorf("want a member name")
 	}

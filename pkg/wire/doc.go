@@ -63,4 +63,8 @@
 // "binary strings", one code point per byte; Go strings hold the bytes, and
 // AppendJSON writes them, and SDP text, exactly as JSON.stringify does, in
 // the field order of the browsers' bittorrent-tracker client.
+// DecodeTrackerMessage copies every value out of the frame; a tracker, which
+// forwards most of what it reads, uses DecodeRawTrackerMessage instead: the
+// same lexer and rules, decoding in place into a reused RawTrackerMessage
+// whose SDP and offer ids stay the JSON literals they arrived as.
 package wire

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -473,10 +472,10 @@ func DecodeTrackerMessage(b []byte) (*TrackerMessage, error) {
 	if !utf8.Valid(b) {
 		return nil, fmt.Errorf("%w: tracker message: invalid utf-8", ErrMalformed)
 	}
-	d := trackerDecoder{b: b}
+	d := &trackerScanner{b: b}
 	m := &TrackerMessage{}
 	d.space()
-	if err := d.object(func(key string) error { return d.field(m, key) }); err != nil {
+	if err := d.object(func(key, lit []byte) error { return d.field(m, key, lit) }); err != nil {
 		return nil, fmt.Errorf("%w: tracker message: %w", ErrMalformed, err)
 	}
 	d.space()
@@ -486,19 +485,20 @@ func DecodeTrackerMessage(b []byte) (*TrackerMessage, error) {
 	return m, nil
 }
 
-func (d *trackerDecoder) field(m *TrackerMessage, key string) error {
+// field decodes the value of the member named key (literal lit) into m.
+func (d *trackerScanner) field(m *TrackerMessage, key, lit []byte) error {
 	var err error
-	switch key {
+	switch string(key) {
 	case "action":
 		m.Action, err = d.optString(false)
 	case "numwant":
-		m.NumWant, err = d.optInt()
+		m.NumWant, err = d.optIntPtr()
 	case "uploaded":
-		m.Uploaded, err = d.optInt()
+		m.Uploaded, err = d.optIntPtr()
 	case "downloaded":
-		m.Downloaded, err = d.optInt()
+		m.Downloaded, err = d.optIntPtr()
 	case "left":
-		m.Left, err = d.optInt()
+		m.Left, err = d.optIntPtr()
 	case "event":
 		m.Event, err = d.optString(false)
 	case "info_hash":
@@ -527,9 +527,9 @@ func (d *trackerDecoder) field(m *TrackerMessage, key string) error {
 		m.Offers = []TrackerOffer{}
 		err = d.array(func() error {
 			var o TrackerOffer
-			err := d.object(func(key string) error {
+			err := d.object(func(key, _ []byte) error {
 				var err error
-				switch key {
+				switch string(key) {
 				case "offer":
 					var sdp *TrackerSDP
 					sdp, err = d.optSDP()
@@ -558,15 +558,15 @@ func (d *trackerDecoder) field(m *TrackerMessage, key string) error {
 	case "warning message":
 		m.WarningMessage, err = d.optString(false)
 	case "interval":
-		m.Interval, err = d.optInt()
+		m.Interval, err = d.optIntPtr()
 	case "min interval":
-		m.MinInterval, err = d.optInt()
+		m.MinInterval, err = d.optIntPtr()
 	case "tracker id":
 		m.ResponseTrackerID, err = d.optString(false)
 	case "complete":
-		m.Complete, err = d.optInt()
+		m.Complete, err = d.optIntPtr()
 	case "incomplete":
-		m.Incomplete, err = d.optInt()
+		m.Incomplete, err = d.optIntPtr()
 	case "files":
 		m.Files, err = d.files()
 	case "flags":
@@ -574,10 +574,10 @@ func (d *trackerDecoder) field(m *TrackerMessage, key string) error {
 		if d.null() {
 			return nil
 		}
-		err = d.object(func(key string) error {
-			if key == "min_request_interval" {
+		err = d.object(func(key, _ []byte) error {
+			if string(key) == "min_request_interval" {
 				var err error
-				m.MinRequestInterval, err = d.optInt()
+				m.MinRequestInterval, err = d.optIntPtr()
 				return err
 			}
 			return d.skip(1)
@@ -586,28 +586,33 @@ func (d *trackerDecoder) field(m *TrackerMessage, key string) error {
 		return d.skip(1)
 	}
 	if err != nil {
-		return fmt.Errorf("member %q: %w", key, err)
+		return fmt.Errorf("member %q: %w", lit, err)
 	}
 	return nil
 }
 
-// files decodes the scrape "files" object. A repeated member keeps the position
-// of its first occurrence and the value of its last, as JSON.parse does.
-func (d *trackerDecoder) files() ([]ScrapeFile, error) {
+// files decodes the scrape "files" object, whose member names are binary
+// info hashes. A repeated member keeps the position of its first occurrence
+// and the value of its last, as JSON.parse does.
+func (d *trackerScanner) files() ([]ScrapeFile, error) {
 	if d.null() {
 		return nil, nil
 	}
 	files := []ScrapeFile{}
-	err := d.object(func(key string) error {
-		h, ok := trackerBinaryFromText(key)
-		if !ok {
-			return fmt.Errorf("info hash %q: code point above U+00FF", key)
+	err := d.object(func(_, lit []byte) error {
+		// Read the name again as a value: it was validated as JSON only.
+		q := make([]byte, 0, len(lit)+2)
+		q = append(append(append(q, '"'), lit...), '"')
+		name := trackerScanner{b: q}
+		h, err := name.string(true)
+		if err != nil {
+			return fmt.Errorf("info hash %q: %w", lit, err)
 		}
 		f := ScrapeFile{InfoHash: h}
 		if !d.null() {
-			err := d.object(func(key string) error {
+			err := d.object(func(key, _ []byte) error {
 				var p *int64
-				switch key {
+				switch string(key) {
 				case "complete":
 					p = &f.Complete
 				case "incomplete":
@@ -617,12 +622,8 @@ func (d *trackerDecoder) files() ([]ScrapeFile, error) {
 				default:
 					return d.skip(1)
 				}
-				v, err := d.optInt()
-				if v != nil {
-					*p = *v
-				} else {
-					*p = 0
-				}
+				v, _, err := d.optInt()
+				*p = v
 				return err
 			})
 			if err != nil {
@@ -641,14 +642,14 @@ func (d *trackerDecoder) files() ([]ScrapeFile, error) {
 	return files, err
 }
 
-func (d *trackerDecoder) optSDP() (*TrackerSDP, error) {
+func (d *trackerScanner) optSDP() (*TrackerSDP, error) {
 	if d.null() {
 		return nil, nil
 	}
 	s := &TrackerSDP{}
-	err := d.object(func(key string) error {
+	err := d.object(func(key, _ []byte) error {
 		var err error
-		switch key {
+		switch string(key) {
 		case "type":
 			s.Type, err = d.optString(false)
 		case "sdp":
@@ -661,407 +662,10 @@ func (d *trackerDecoder) optSDP() (*TrackerSDP, error) {
 	return s, err
 }
 
-// trackerBinaryFromText turns UTF-8 text whose code points are all <= U+00FF into the
-// bytes those code points name.
-func trackerBinaryFromText(s string) (string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			b := make([]byte, 0, len(s))
-			for _, r := range s {
-				if r > 0xFF {
-					return "", false
-				}
-				b = append(b, byte(r))
-			}
-			return string(b), true
-		}
-	}
-	return s, true
-}
-
-// trackerDecoder is a minimal JSON reader over valid UTF-8 input, strict in the way
-// JSON.parse is.
-type trackerDecoder struct {
-	b []byte
-	i int
-	// key is set while reading a member name: a lone surrogate escape (valid
-	// JSON) then reads as U+FFFD, which matches no member we know.
-	key bool
-}
-
-func (d *trackerDecoder) space() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-func (d *trackerDecoder) peek() byte {
-	if d.i < len(d.b) {
-		return d.b[d.i]
-	}
-	return 0
-}
-
-func (d *trackerDecoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("offset %d: "+format, append([]any{d.i}, args...)...)
-}
-
-// null consumes a JSON null, if that is what comes next.
-func (d *trackerDecoder) null() bool {
-	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
-		d.i += 4
-		return true
-	}
-	return false
-}
-
-// object reads an object, calling member for each member name with the
-// decoder positioned at the start of its value (whitespace skipped).
-func (d *trackerDecoder) object(member func(key string) error) error {
-	if d.peek() != '{' {
-		return d.errorf("want an object")
-	}
-	d.i++
-	d.space()
-	if d.peek() == '}' {
-		d.i++
-		return nil
-	}
-	for {
-		if d.peek() != '"' {
-			return d.errorf("want a member name")
-		}
-		d.key = true
-		key, err := d.string(false)
-		d.key = false
-		if err != nil {
-			return err
-		}
-		d.space()
-		if d.peek() != ':' {
-			return d.errorf("want ':'")
-		}
-		d.i++
-		d.space()
-		if err := member(key); err != nil {
-			return err
-		}
-		d.space()
-		switch d.peek() {
-		case ',':
-			d.i++
-			d.space()
-		case '}':
-			d.i++
-			return nil
-		default:
-			return d.errorf("want ',' or '}'")
-		}
-	}
-}
-
-// array reads an array, calling elem with the decoder at each element.
-func (d *trackerDecoder) array(elem func() error) error {
-	if d.peek() != '[' {
-		return d.errorf("want an array")
-	}
-	d.i++
-	d.space()
-	if d.peek() == ']' {
-		d.i++
-		return nil
-	}
-	for {
-		if err := elem(); err != nil {
-			return err
-		}
-		d.space()
-		switch d.peek() {
-		case ',':
-			d.i++
-			d.space()
-		case ']':
-			d.i++
-			return nil
-		default:
-			return d.errorf("want ',' or ']'")
-		}
-	}
-}
-
-func (d *trackerDecoder) optString(binary bool) (string, error) {
-	if d.null() {
-		return "", nil
-	}
-	return d.string(binary)
-}
-
-func (d *trackerDecoder) optInt() (*int64, error) {
-	if d.null() {
-		return nil, nil
-	}
-	v, err := d.int()
-	if err != nil {
+func (d *trackerScanner) optIntPtr() (*int64, error) {
+	v, ok, err := d.optInt()
+	if !ok {
 		return nil, err
 	}
 	return &v, nil
-}
-
-// string reads a JSON string. In binary mode every code point must be at most
-// U+00FF and becomes one byte. A lone surrogate escape is an error in both
-// modes: Go text cannot hold it and no binary string contains it.
-func (d *trackerDecoder) string(binary bool) (string, error) {
-	if d.peek() != '"' {
-		return "", d.errorf("want a string")
-	}
-	d.i++
-	start := d.i
-	// Fast path: printable ASCII without escapes.
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		if c == '"' {
-			s := string(d.b[start:d.i])
-			d.i++
-			return s, nil
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
-		d.i++
-	}
-	buf := append([]byte(nil), d.b[start:d.i]...)
-	for {
-		if d.i >= len(d.b) {
-			return "", d.errorf("unterminated string")
-		}
-		c := d.b[d.i]
-		switch {
-		case c == '"':
-			d.i++
-			return string(buf), nil
-		case c < 0x20:
-			return "", d.errorf("control character in string")
-		case c == '\\':
-			r, err := d.escape()
-			if err != nil {
-				return "", err
-			}
-			if buf, err = d.appendRune(buf, r, binary); err != nil {
-				return "", err
-			}
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			d.i++
-		default:
-			r, size := utf8.DecodeRune(d.b[d.i:]) // input is valid UTF-8
-			if binary {
-				var err error
-				if buf, err = d.appendRune(buf, r, true); err != nil {
-					return "", err
-				}
-			} else {
-				buf = append(buf, d.b[d.i:d.i+size]...)
-			}
-			d.i += size
-		}
-	}
-}
-
-func (d *trackerDecoder) appendRune(buf []byte, r rune, binary bool) ([]byte, error) {
-	if !binary {
-		return utf8.AppendRune(buf, r), nil
-	}
-	if r > 0xFF {
-		return nil, d.errorf("code point U+%04X above U+00FF in a binary string", r)
-	}
-	return append(buf, byte(r)), nil
-}
-
-// escape reads one escape sequence starting at '\\' and returns its code point.
-func (d *trackerDecoder) escape() (rune, error) {
-	if d.i+1 >= len(d.b) {
-		return 0, d.errorf("unterminated escape")
-	}
-	c := d.b[d.i+1]
-	d.i += 2
-	switch c {
-	case '"', '\\', '/':
-		return rune(c), nil
-	case 'b':
-		return '\b', nil
-	case 'f':
-		return '\f', nil
-	case 'n':
-		return '\n', nil
-	case 'r':
-		return '\r', nil
-	case 't':
-		return '\t', nil
-	case 'u':
-		r, err := d.hex4()
-		if err != nil {
-			return 0, err
-		}
-		if r < 0xD800 || r > 0xDFFF {
-			return r, nil
-		}
-		if r <= 0xDBFF && len(d.b)-d.i >= 2 && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
-			d.i += 2
-			lo, err := d.hex4()
-			if err != nil {
-				return 0, err
-			}
-			if lo >= 0xDC00 && lo <= 0xDFFF {
-				return 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00), nil
-			}
-		}
-		if d.key {
-			return utf8.RuneError, nil
-		}
-		return 0, d.errorf("lone surrogate escape")
-	default:
-		return 0, d.errorf("invalid escape")
-	}
-}
-
-func (d *trackerDecoder) hex4() (rune, error) {
-	if len(d.b)-d.i < 4 {
-		return 0, d.errorf("short \\u escape")
-	}
-	var r rune
-	for _, c := range d.b[d.i : d.i+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, d.errorf("invalid \\u escape")
-		}
-	}
-	d.i += 4
-	return r, nil
-}
-
-// number scans a JSON number and returns its text.
-func (d *trackerDecoder) number() ([]byte, error) {
-	start := d.i
-	digits := func() int {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		return n
-	}
-	if d.peek() == '-' {
-		d.i++
-	}
-	switch {
-	case d.peek() == '0':
-		d.i++
-	case digits() == 0:
-		return nil, d.errorf("invalid number")
-	}
-	if d.peek() == '.' {
-		d.i++
-		if digits() == 0 {
-			return nil, d.errorf("invalid number")
-		}
-	}
-	if c := d.peek(); c == 'e' || c == 'E' {
-		d.i++
-		if c := d.peek(); c == '+' || c == '-' {
-			d.i++
-		}
-		if digits() == 0 {
-			return nil, d.errorf("invalid number")
-		}
-	}
-	return d.b[start:d.i], nil
-}
-
-// int reads a number that has an integral value within ±(2^53-1), such as 20,
-// 20.0 or 2e1.
-func (d *trackerDecoder) int() (int64, error) {
-	text, err := d.number()
-	if err != nil {
-		return 0, err
-	}
-	if v, err := strconv.ParseInt(string(text), 10, 64); err == nil && v >= -jsMaxSafeInteger && v <= jsMaxSafeInteger {
-		return v, nil
-	}
-	f, err := strconv.ParseFloat(string(text), 64)
-	if err != nil || f != math.Trunc(f) || f < -jsMaxSafeInteger || f > jsMaxSafeInteger {
-		return 0, d.errorf("number %s is not an integer within ±2^53", text)
-	}
-	return int64(f), nil
-}
-
-// skip validates and skips any JSON value.
-func (d *trackerDecoder) skip(depth int) error {
-	if depth > maxTrackerDepth {
-		return d.errorf("nesting deeper than %d", maxTrackerDepth)
-	}
-	switch c := d.peek(); {
-	case c == '{':
-		return d.object(func(string) error { return d.skip(depth + 1) })
-	case c == '[':
-		return d.array(func() error { return d.skip(depth + 1) })
-	case c == '"':
-		return d.skipString()
-	case c == '-' || (c >= '0' && c <= '9'):
-		_, err := d.number()
-		return err
-	default:
-		for _, lit := range [...]string{"true", "false", "null"} {
-			if len(d.b)-d.i >= len(lit) && string(d.b[d.i:d.i+len(lit)]) == lit {
-				d.i += len(lit)
-				return nil
-			}
-		}
-		return d.errorf("invalid value")
-	}
-}
-
-// skipString validates and skips a string without decoding it. Unlike string
-// it accepts lone surrogate escapes, which are valid JSON.
-func (d *trackerDecoder) skipString() error {
-	d.i++ // opening quote
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
-		case c == '"':
-			d.i++
-			return nil
-		case c < 0x20:
-			return d.errorf("control character in string")
-		case c == '\\':
-			if d.i+1 >= len(d.b) {
-				return d.errorf("unterminated escape")
-			}
-			e := d.b[d.i+1]
-			d.i += 2
-			switch e {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if _, err := d.hex4(); err != nil {
-					return err
-				}
-			default:
-				return d.errorf("invalid escape")
-			}
-		default:
-			d.i++
-		}
-	}
-	return d.errorf("unterminated string")
 }

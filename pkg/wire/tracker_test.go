@@ -47,8 +47,11 @@ func loadTrackerCaptures(t testing.TB) map[string]trackerCapture {
 // rune per JS char) to the bytes a binary string stands for.
 func jsBinary(t *testing.T, s string) string {
 	t.Helper()
-	b, ok := trackerBinaryFromText(s)
-	require.True(t, ok, "not a binary string: %q", s)
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		require.LessOrEqual(t, r, rune(0xFF), "not a binary string: %q", s)
+		b = append(b, byte(r))
+	}
 	return string(b)
 }
 
@@ -166,7 +169,7 @@ func TestAppendJSONStringVectors(t *testing.T) {
 	for i, c := range v.Binary {
 		in, want := mustHexString(t, c.BytesHex), mustHexString(t, c.JSONHex)
 		require.Equal(t, want, string(AppendJSONString(nil, in, true)), "binary %d", i)
-		d := trackerDecoder{b: []byte(want)}
+		d := trackerScanner{b: []byte(want)}
 		got, err := d.string(true)
 		require.NoError(t, err)
 		require.Equal(t, in, got)
@@ -174,7 +177,7 @@ func TestAppendJSONStringVectors(t *testing.T) {
 	for i, c := range v.Text {
 		in, want := mustHexString(t, c.UTF8Hex), mustHexString(t, c.JSONHex)
 		require.Equal(t, want, string(AppendJSONString(nil, in, false)), "text %d", i)
-		d := trackerDecoder{b: []byte(want)}
+		d := trackerScanner{b: []byte(want)}
 		got, err := d.string(false)
 		require.NoError(t, err)
 		require.Equal(t, in, got)
@@ -346,7 +349,10 @@ func FuzzDecodeTrackerMessage(f *testing.F) {
 	f.Add([]byte(`{"action":"scrape","files":{"a":{"complete":1,"incomplete":2,"downloaded":1}},"flags":{"min_request_interval":600}}`))
 	f.Add([]byte(`{"action":"scrape","info_hash":["a","\u00ff"]}`))
 	f.Add([]byte(`{"failure reason":"x","warning message":"y","tracker id":"z","min interval":5}`))
+	f.Add([]byte(`{"action":"announce","offers":[{"offer":null},{"offer":{"type":null,"sdp":"\ud83d\ude00"}}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		var raw RawTrackerMessage
+		checkRaw(t, in, &raw)
 		m, err := DecodeTrackerMessage(in)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {

@@ -15,26 +15,26 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/trackerserver"
 )
 
 // P2PML06 is the legacy generation, played by web/player06.html (browser bundles + hls.js 0.14).
 const P2PML06 = "0.6.2"
 
-// trackerServer is our embedded tracker (pkg/tracker.Server) running in the test process.
+// trackerServer is our embedded tracker (pkg/trackerserver.Server) running in the test process.
 type trackerServer struct {
 	URL     string // ws://127.0.0.1:port
-	Server  *tracker.Server
-	Metrics *tracker.ServerMetrics
+	Server  *trackerserver.Server
+	Metrics *trackerserver.Metrics
 	Reg     *prometheus.Registry
 }
 
-// startTrackerServer runs tracker.Server on 127.0.0.1 (httptest) until the test ends.
+// startTrackerServer runs trackerserver.Server on 127.0.0.1 (httptest) until the test ends.
 func startTrackerServer(t *testing.T) *trackerServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m := tracker.NewServerMetrics(reg)
-	srv, err := tracker.NewServer(tracker.ServerConfig{
+	m := trackerserver.NewMetrics(reg)
+	srv, err := trackerserver.New(trackerserver.Config{
 		Interval: 20 * time.Second, // browsers re-announce (with fresh offers) within a test run
 		Logger:   zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Metrics:  m,

@@ -3,13 +3,14 @@
 // offers and answers between its peers the way Novage/wt-tracker does
 // (src/fast-tracker.ts).
 //
-// It is a test double, not a wrapper over tracker.Server, on purpose: it
-// records raw frames, can refuse upgrades or ignore pings, and reproduces
-// wt-tracker's harsh reactions (an answer to an unknown peer closes the
-// socket) that the client must survive, where tracker.Server is lenient. It
-// also cannot import package tracker: the client's internal tests use it, and
-// that would be an import cycle. For a production-like tracker in a test, run
-// tracker.Server behind httptest.NewServer.
+// It is a test double for the client of package tracker, not a wrapper over
+// trackerserver.Server, on purpose: it records raw frames, can refuse
+// upgrades or ignore pings, and reproduces wt-tracker's harsh reactions (an
+// answer to an unknown peer closes the socket) that the client must survive,
+// where trackerserver.Server is lenient. It cannot import package tracker:
+// the client's internal tests use it, and that would be an import cycle. For
+// a production-like tracker in a test, run trackerserver.Server behind
+// httptest.NewServer.
 package trackertest
 
 import (

@@ -1,14 +1,14 @@
-package tracker
+package trackerserver
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// ServerMetrics holds the collectors of one Server (names
-// superpeer_tracker_server_*). Build it with NewServerMetrics and give it to
+// Metrics holds the collectors of one Server (names
+// superpeer_tracker_server_*). Build it with NewMetrics and give it to
 // exactly one Server: its gauges describe that server's state.
-type ServerMetrics struct {
+type Metrics struct {
 	connections        prometheus.Gauge
 	connectionsLimit   prometheus.Gauge
 	peers              prometheus.Gauge
@@ -23,10 +23,10 @@ type ServerMetrics struct {
 	expired            prometheus.Counter
 }
 
-// NewServerMetrics registers the tracker server collectors with reg.
-func NewServerMetrics(reg prometheus.Registerer) *ServerMetrics {
+// NewMetrics registers the tracker server collectors with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
-	return &ServerMetrics{
+	return &Metrics{
 		connections: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_connections",
 			Help: "Open WebSocket connections to the embedded tracker.",
@@ -78,15 +78,30 @@ func NewServerMetrics(reg prometheus.Registerer) *ServerMetrics {
 	}
 }
 
-// Label values of the server counters that are not shared with the client
-// (see metrics.go for direction and kind).
+// Label values of the server counters. Direction, kind and the first three
+// drop reasons are spelled as in the client's superpeer_tracker_* metrics.
 const (
+	dirIn  = "in"
+	dirOut = "out"
+
+	kindAnnounce  = "announce"
+	kindOffer     = "offer"
+	kindAnswer    = "answer"
+	kindResponse  = "response"
+	kindFailure   = "failure"
+	kindScrape    = "scrape"
+	kindOther     = "other"
+	kindMalformed = "malformed"
+
+	dropQueueFull     = "queue_full"   // head-drop from a full send queue (Config.SendQueue)
+	dropOversized     = "oversized"    // frame over Config.MaxMessageBytes
+	dropInvalid       = "invalid"      // a required field missing or of the wrong length
 	dropMalformed     = "malformed"    // not JSON, or a field of the wrong type
 	dropUnknownPeer   = "unknown_peer" // answer to a peer id the tracker does not know (any more)
-	dropRateLimited   = "rate_limited" // over ServerConfig.MaxMessageRate
-	dropSwarmFull     = "swarm_full"   // ServerConfig.MaxPeersPerSwarm reached
-	dropSwarmLimit    = "swarm_limit"  // ServerConfig.MaxSwarms reached
-	dropConnLimit     = "conn_limit"   // ServerConfig.MaxSwarmsPerConn reached
+	dropRateLimited   = "rate_limited" // over Config.MaxMessageRate
+	dropSwarmFull     = "swarm_full"   // Config.MaxPeersPerSwarm reached
+	dropSwarmLimit    = "swarm_limit"  // Config.MaxSwarms reached
+	dropConnLimit     = "conn_limit"   // Config.MaxSwarmsPerConn reached
 	dropUnsupported   = "unsupported"  // unknown action or event, scrape without info_hash
 	serverDropReasons = "queue_full, oversized, malformed, invalid, unknown_peer, rate_limited, swarm_full, swarm_limit, conn_limit, unsupported"
 
@@ -118,7 +133,7 @@ const (
 
 var kindNames = [numServerKinds]string{kindAnnounce, kindOffer, kindAnswer, kindResponse, kindFailure, kindScrape, kindOther, kindMalformed}
 
-// serverCounters are the hot-path children of ServerMetrics, resolved once so
+// serverCounters are the hot-path children of Metrics, resolved once so
 // that a message costs an atomic add, not a label lookup.
 type serverCounters struct {
 	in, out          [numServerKinds]prometheus.Counter
@@ -131,7 +146,7 @@ type serverCounters struct {
 	rejected, closed *prometheus.CounterVec
 }
 
-func (m *ServerMetrics) counters() *serverCounters {
+func (m *Metrics) counters() *serverCounters {
 	c := &serverCounters{
 		relayedOffer:  m.relayed.WithLabelValues(kindOffer),
 		relayedAnswer: m.relayed.WithLabelValues(kindAnswer),

@@ -1,4 +1,4 @@
-package tracker
+package trackerserver
 
 import (
 	"math/rand/v2"
@@ -31,7 +31,7 @@ type tswarm struct {
 // membership is one peer in one swarm.
 type membership struct {
 	sw        *tswarm
-	last      int64 // unix nanos (ServerConfig.Now) of the latest announce
+	last      int64 // unix nanos (Config.Now) of the latest announce
 	idx       int32 // position in sw.members
 	completed bool  // announced event "completed" or left 0
 }
@@ -79,27 +79,27 @@ const (
 // into the client's reconnect backoff (10 s · 2^n plus up to 5 min jitter).
 // Only frames over MaxMessageBytes and maxStrikes consecutive invalid messages
 // close the socket.
-func (s *Server) handle(c *sconn, b []byte, m *inMessage, now int64) bool {
-	if err := decodeIn(b, m); err != nil {
+func (s *Server) handle(c *sconn, b []byte, m *wire.RawTrackerMessage, now int64) bool {
+	if err := wire.DecodeRawTrackerMessage(b, m); err != nil {
 		s.m.in[skMalformed].Inc()
 		s.m.drop[dropMalformed].Inc()
 		s.log.Debug().Err(err).Int("bytes", len(b)).Msg("malformed tracker message")
 		s.fail(c, "", "", failMalformed)
 		return false
 	}
-	switch m.action {
-	case actAnnounce:
+	switch m.Action {
+	case wire.TrackerActionAnnounce:
 		switch {
-		case m.event == evNone && m.hasAnswer:
+		case m.Event == wire.TrackerEventNone && m.HasAnswer:
 			s.m.in[skAnswer].Inc()
 			return s.answer(c, m)
-		case m.event == evStopped:
+		case m.Event == wire.TrackerEventStopped:
 			s.m.in[skAnnounce].Inc()
 			return s.stop(c, m)
-		case m.event == evOther:
+		case m.Event == wire.TrackerEventOther:
 			s.m.in[skAnnounce].Inc()
 			s.m.drop[dropUnsupported].Inc()
-			s.fail(c, "announce", m.infoHash.str(), failUnknownEvent)
+			s.fail(c, "announce", m.InfoHash.String(), failUnknownEvent)
 			return false
 		default:
 			// "update" and "paused" are bittorrent-tracker's names for a
@@ -107,7 +107,7 @@ func (s *Server) handle(c *sconn, b []byte, m *inMessage, now int64) bool {
 			s.m.in[skAnnounce].Inc()
 			return s.announce(c, m, now)
 		}
-	case actScrape:
+	case wire.TrackerActionScrape:
 		s.m.in[skScrape].Inc()
 		return s.scrape(c, b)
 	default:
@@ -139,22 +139,22 @@ type relay struct {
 
 // announce handles a started, periodic or completed announce: membership,
 // response, offers (wt-tracker processAnnounce and sendOffersToPeers).
-func (s *Server) announce(c *sconn, m *inMessage, now int64) bool {
-	if !m.infoHash.valid() {
+func (s *Server) announce(c *sconn, m *wire.RawTrackerMessage, now int64) bool {
+	if !m.InfoHash.Valid() {
 		s.m.drop[dropInvalid].Inc()
 		s.fail(c, "announce", "", failInvalidInfoHash)
 		return false
 	}
-	if !m.peerID.valid() {
+	if !m.PeerID.Valid() {
 		s.m.drop[dropInvalid].Inc()
-		s.fail(c, "announce", m.infoHash.str(), failInvalidPeerID)
+		s.fail(c, "announce", m.InfoHash.String(), failInvalidPeerID)
 		return false
 	}
 	// Offers the tracker could not forward intact are left out (wt-tracker
 	// closes the socket on them).
-	offers := m.offers[:0] // filtered in place
-	for _, o := range m.offers {
-		if o.offerID == nil || emptyLit(o.sdp) {
+	offers := m.Offers[:0] // filtered in place
+	for _, o := range m.Offers {
+		if o.OfferID == nil || emptyLit(o.SDP) {
 			s.m.drop[dropInvalid].Inc()
 			continue
 		}
@@ -164,18 +164,18 @@ func (s *Server) announce(c *sconn, m *inMessage, now int64) bool {
 	// every offer is used, as bittorrent-tracker does (wt-tracker then sends
 	// none).
 	want := min(len(offers), s.cfg.MaxOffers)
-	if m.hasNumWant {
-		want = int(min(int64(want), max(0, m.numWant)))
+	if m.HasNumWant {
+		want = int(min(int64(want), max(0, m.NumWant)))
 	}
-	completed := m.event == evCompleted || (m.hasLeft && m.left == 0)
-	ih, pid := m.infoHash.b, m.peerID.b
+	completed := m.Event == wire.TrackerEventCompleted || (m.HasLeft && m.Left == 0)
+	ih, pid := m.InfoHash.Bytes, m.PeerID.Bytes
 
 	s.mu.Lock()
 	sw, p, failure, drop := s.join(c, ih, pid, now, completed)
 	if failure != "" {
 		s.mu.Unlock()
 		s.m.drop[drop].Inc()
-		s.fail(c, "announce", m.infoHash.str(), failure)
+		s.fail(c, "announce", m.InfoHash.String(), failure)
 		return true // a limit, not the client's fault
 	}
 	complete, incomplete := int64(sw.complete), int64(len(sw.members)-sw.complete)
@@ -232,11 +232,11 @@ func (s *Server) announce(c *sconn, m *inMessage, now int64) bool {
 		b := append(*bp, `{"action":"announce","info_hash":`...)
 		b = append(b, ihJSON...)
 		b = append(b, `,"offer_id":`...)
-		b = append(b, o.offerID...)
+		b = append(b, o.OfferID...)
 		b = append(b, `,"peer_id":`...)
 		b = append(b, pidJSON...)
 		b = append(b, `,"offer":{"type":"offer","sdp":`...)
-		b = append(b, o.sdp...)
+		b = append(b, o.SDP...)
 		*bp = append(b, '}', '}')
 		s.m.relayedOffer.Inc()
 		r.to.enqueue(bp, skOffer)
@@ -358,15 +358,15 @@ func (s *Server) dropConn(c *sconn) {
 // stop handles event "stopped": it removes that one membership, and the peer
 // when it has no other. Only the connection that announced the peer may stop
 // it (wt-tracker does not check).
-func (s *Server) stop(c *sconn, m *inMessage) bool {
-	if !m.infoHash.valid() || !m.peerID.valid() {
+func (s *Server) stop(c *sconn, m *wire.RawTrackerMessage) bool {
+	if !m.InfoHash.Valid() || !m.PeerID.Valid() {
 		s.m.drop[dropInvalid].Inc()
-		s.fail(c, "announce", m.infoHash.str(), failInvalidPeerID)
+		s.fail(c, "announce", m.InfoHash.String(), failInvalidPeerID)
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, sw := s.peers[m.peerID.b], s.swarms[m.infoHash.b]
+	p, sw := s.peers[m.PeerID.Bytes], s.swarms[m.InfoHash.Bytes]
 	if p == nil || sw == nil || p.c != c {
 		return true
 	}
@@ -387,28 +387,28 @@ func (s *Server) stop(c *sconn, m *inMessage) bool {
 // not know is counted and dropped: that peer has usually just left (the
 // browser answers after up to 5 s of ICE gathering), which is no fault of the
 // answerer, so unlike wt-tracker the answerer's socket is kept.
-func (s *Server) answer(c *sconn, m *inMessage) bool {
+func (s *Server) answer(c *sconn, m *wire.RawTrackerMessage) bool {
 	switch {
-	case !m.infoHash.valid():
+	case !m.InfoHash.Valid():
 		s.m.drop[dropInvalid].Inc()
 		s.fail(c, "announce", "", failInvalidInfoHash)
 		return false
-	case !m.peerID.valid():
+	case !m.PeerID.Valid():
 		s.m.drop[dropInvalid].Inc()
-		s.fail(c, "announce", m.infoHash.str(), failInvalidPeerID)
+		s.fail(c, "announce", m.InfoHash.String(), failInvalidPeerID)
 		return false
-	case !m.toPeerID.valid():
+	case !m.ToPeerID.Valid():
 		s.m.drop[dropInvalid].Inc()
-		s.fail(c, "announce", m.infoHash.str(), failInvalidToPeerID)
+		s.fail(c, "announce", m.InfoHash.String(), failInvalidToPeerID)
 		return false
-	case m.offerID == nil || emptyLit(m.answerSDP):
+	case m.OfferID == nil || emptyLit(m.Answer.SDP):
 		s.m.drop[dropInvalid].Inc()
-		s.fail(c, "announce", m.infoHash.str(), failInvalidAnswer)
+		s.fail(c, "announce", m.InfoHash.String(), failInvalidAnswer)
 		return false
 	}
 	s.mu.Lock()
 	var to *sconn
-	if p := s.peers[m.toPeerID.b]; p != nil {
+	if p := s.peers[m.ToPeerID.Bytes]; p != nil {
 		to = p.c
 	}
 	s.mu.Unlock()
@@ -421,19 +421,19 @@ func (s *Server) answer(c *sconn, m *inMessage) bool {
 	// to_peer_id; type, sdp and offer_id copied as received.
 	bp := s.getBuf()
 	b := append(*bp, `{"action":"announce","info_hash":`...)
-	b = wire.AppendJSONString(b, string(m.infoHash.b[:]), true)
+	b = wire.AppendJSONString(b, string(m.InfoHash.Bytes[:]), true)
 	b = append(b, `,"peer_id":`...)
-	b = wire.AppendJSONString(b, string(m.peerID.b[:]), true)
+	b = wire.AppendJSONString(b, string(m.PeerID.Bytes[:]), true)
 	b = append(b, `,"answer":{`...)
-	if !emptyLit(m.answerType) {
+	if !emptyLit(m.Answer.Type) {
 		b = append(b, `"type":`...)
-		b = append(b, m.answerType...)
+		b = append(b, m.Answer.Type...)
 		b = append(b, ',')
 	}
 	b = append(b, `"sdp":`...)
-	b = append(b, m.answerSDP...)
+	b = append(b, m.Answer.SDP...)
 	b = append(b, `},"offer_id":`...)
-	b = append(b, m.offerID...)
+	b = append(b, m.OfferID...)
 	*bp = append(b, '}')
 	s.m.relayedAnswer.Inc()
 	to.enqueue(bp, skAnswer)
@@ -446,7 +446,7 @@ func (s *Server) answer(c *sconn, m *inMessage) bool {
 // a frame. Scrapes are rare, so the frame is decoded again in full.
 func (s *Server) scrape(c *sconn, frame []byte) bool {
 	m, err := wire.DecodeTrackerMessage(frame)
-	if err != nil { // cannot happen: decodeIn accepted it
+	if err != nil { // a response member of the wrong type: the raw decoder skips those unchecked
 		s.m.drop[dropMalformed].Inc()
 		s.fail(c, "scrape", "", failMalformed)
 		return false
@@ -511,6 +511,9 @@ func (s *Server) expire(now time.Time) int {
 	}
 	return n
 }
+
+// emptyLit reports whether a string literal is absent (nil) or "".
+func emptyLit(lit []byte) bool { return len(lit) <= 2 }
 
 // toID copies a 20-byte binary string into an id20.
 func toID(s string) (id id20) {

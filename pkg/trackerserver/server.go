@@ -1,4 +1,4 @@
-package tracker
+package trackerserver
 
 import (
 	"context"
@@ -19,10 +19,12 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/superpeer/superpeer/pkg/wire"
 )
 
-// ServerConfig configures a Server. Zero values take the documented defaults.
-type ServerConfig struct {
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
 	// Interval is the announce interval told to clients (default 60 s, at
 	// least 1 s; sent in whole seconds). A membership that has not been
 	// re-announced for 2 × Interval expires.
@@ -64,7 +66,7 @@ type ServerConfig struct {
 	MaxMessageRate float64
 	// IdleTimeout closes a connection that sent nothing (no message, no pong)
 	// for this long (default 2 × Interval + 30 s). Browsers announce every
-	// Interval; the client of this package also pings.
+	// Interval; package tracker's client also pings.
 	IdleTimeout time.Duration
 	// TrustedToken, if set, marks connections whose upgrade request carries
 	// it in the TrustedTokenHeader header as trusted: a seed that joins
@@ -74,9 +76,9 @@ type ServerConfig struct {
 	TrustedToken string
 	// Logger receives the server's logs (component=tracker_server).
 	Logger zerolog.Logger
-	// Metrics receives the server's metrics (NewServerMetrics); nil keeps them
+	// Metrics receives the server's metrics (NewMetrics); nil keeps them
 	// private.
-	Metrics *ServerMetrics
+	Metrics *Metrics
 	// Now returns the current time (default time.Now); announce times and
 	// expiry use it.
 	Now func() time.Time
@@ -86,6 +88,8 @@ type ServerConfig struct {
 }
 
 const (
+	// handshakeTimeout bounds the WebSocket upgrade.
+	handshakeTimeout   = 10 * time.Second
 	serverWriteTimeout = 10 * time.Second
 	shutdownTimeout    = 2 * time.Second
 	// maxStrikes is the number of consecutive invalid messages after which a
@@ -103,7 +107,7 @@ const (
 	maxPooledBuffer = 64 << 10
 )
 
-func (cfg *ServerConfig) setDefaults() error {
+func (cfg *Config) setDefaults() error {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -134,7 +138,7 @@ func (cfg *ServerConfig) setDefaults() error {
 		cfg.Now = time.Now
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = NewServerMetrics(prometheus.NewRegistry())
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	var errs []error
 	if cfg.Interval < time.Second {
@@ -165,7 +169,7 @@ func (cfg *ServerConfig) setDefaults() error {
 
 // Server is an embedded WebTorrent tracker: the signalling server P2P Media
 // Loader browsers (2.3, 2.2 and 0.6, whose bittorrent-tracker clients speak
-// the same dialect) and the Client of this package announce to. It follows
+// the same dialect) and package tracker's Client announce to. It follows
 // Novage/wt-tracker's FastTracker (src/fast-tracker.ts) with the deviations
 // listed in the package doc. It is an http.Handler; Run owns expiry and
 // shutdown.
@@ -178,7 +182,7 @@ func (cfg *ServerConfig) setDefaults() error {
 // choices (a mutex rather than an owner goroutine, writers on demand, frames
 // written in batches, SDP relayed without being decoded).
 type Server struct {
-	cfg      ServerConfig
+	cfg      Config
 	log      zerolog.Logger
 	warn     zerolog.Logger // sampled
 	m        *serverCounters
@@ -186,7 +190,7 @@ type Server struct {
 	interval int64     // seconds, as told to clients
 	bufs     sync.Pool // outgoing frames
 	rbufs    sync.Pool // incoming frames
-	msgs     sync.Pool // *inMessage, shared by the readers (not one per connection)
+	msgs     sync.Pool // *wire.RawTrackerMessage, shared by the readers (not one per connection)
 	running  atomic.Bool
 	nconns   atomic.Int64 // open connections plus upgrades in progress
 	wg       sync.WaitGroup
@@ -199,12 +203,12 @@ type Server struct {
 	nMembers int
 }
 
-// TrustedTokenHeader carries ServerConfig.TrustedToken in a client's
-// upgrade request (Config.Header of this package's Client).
+// TrustedTokenHeader carries Config.TrustedToken in a client's
+// upgrade request (tracker.Config.Header of package tracker's Client).
 const TrustedTokenHeader = "X-Superpeer-Tracker-Token"
 
-// ServerStats is a snapshot of a Server's state, for a status page.
-type ServerStats struct {
+// Stats is a snapshot of a Server's state, for a status page.
+type Stats struct {
 	Connections int `json:"connections"`
 	// Peers counts memberships: a peer id in a swarm.
 	Peers int `json:"peers"`
@@ -213,9 +217,9 @@ type ServerStats struct {
 	Swarms  int `json:"swarms"`
 }
 
-// NewServer checks cfg and returns a Server. It serves connections at once;
+// New checks cfg and returns a Server. It serves connections at once;
 // expiry and shutdown need Run.
-func NewServer(cfg ServerConfig) (*Server, error) {
+func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -239,7 +243,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
-	s.msgs.New = func() any { return new(inMessage) }
+	s.msgs.New = func() any { return new(wire.RawTrackerMessage) }
 	s.log = cfg.Logger.With().Str("component", "tracker_server").Logger()
 	s.warn = s.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})
 	cfg.Metrics.connectionsLimit.Set(float64(cfg.MaxPeers))
@@ -253,10 +257,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 
 // Stats returns the current numbers of connections, memberships, peer ids and
 // swarms.
-func (s *Server) Stats() ServerStats {
+func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ServerStats{Connections: len(s.conns), Peers: s.nMembers, PeerIDs: len(s.peers), Swarms: len(s.swarms)}
+	return Stats{Connections: len(s.conns), Peers: s.nMembers, PeerIDs: len(s.peers), Swarms: len(s.swarms)}
 }
 
 // Run expires memberships that missed two announces until ctx ends; then it
@@ -264,7 +268,7 @@ func (s *Server) Stats() ServerStats {
 // and returns nil. Later upgrades are refused with 503.
 func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
-		return ErrServerRunning
+		return ErrRunning
 	}
 	t := time.NewTicker(s.cfg.sweepEvery)
 	defer t.Stop()
@@ -450,7 +454,7 @@ func checkOriginPattern(p string) error {
 }
 
 // originAllowed reports whether origin matches the allow-list (see
-// ServerConfig.AllowedOrigins).
+// Config.AllowedOrigins).
 func originAllowed(allowed []string, origin string) bool {
 	if len(allowed) == 0 {
 		return true
@@ -487,7 +491,7 @@ func originAllowed(allowed []string, origin string) bool {
 type sconn struct {
 	s       *Server
 	ws      *websocket.Conn
-	trusted bool         // ServerConfig.TrustedToken matched: no per-connection limits
+	trusted bool         // Config.TrustedToken matched: no per-connection limits
 	peers   *tpeer       // peers announced over this connection; Server.mu
 	nms     int          // their memberships; Server.mu
 	members atomic.Int32 // nms, for the reader's rate limit
@@ -692,7 +696,7 @@ func (c *sconn) readLoop() error {
 		*bp = b
 		if err != nil {
 			s.putReadBuf(bp)
-			if errors.Is(err, ErrOversized) {
+			if errors.Is(err, errOversized) {
 				// The inflated size is over the limit (gorilla only bounds
 				// wire bytes).
 				s.m.drop[dropOversized].Inc()
@@ -709,9 +713,9 @@ func (c *sconn) readLoop() error {
 			s.m.drop[dropRateLimited].Inc()
 			continue
 		}
-		m := s.msgs.Get().(*inMessage)
+		m := s.msgs.Get().(*wire.RawTrackerMessage)
 		ok := s.handle(c, b, m, now.UnixNano())
-		m.release() // drop the references into the buffer before pooling both
+		m.Reset() // drop the references into the buffer before pooling both
 		s.msgs.Put(m)
 		s.putReadBuf(bp)
 		if ok {
@@ -765,7 +769,7 @@ func (c *sconn) allow(now int64) bool {
 }
 
 // readFrame reads one message into buf (reusing its capacity), failing with
-// ErrOversized past limit bytes.
+// errOversized past limit bytes.
 func readFrame(r io.Reader, buf []byte, limit int64) ([]byte, error) {
 	buf = buf[:0]
 	for {
@@ -775,7 +779,7 @@ func readFrame(r io.Reader, buf []byte, limit int64) ([]byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
-			return buf, ErrOversized
+			return buf, errOversized
 		}
 		if err == io.EOF {
 			return buf, nil

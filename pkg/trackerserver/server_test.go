@@ -1,4 +1,4 @@
-package tracker
+package trackerserver
 
 import (
 	"bytes"
@@ -23,10 +23,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/superpeer/superpeer/pkg/tracker"
 	"github.com/superpeer/superpeer/pkg/wire"
 )
 
-// fakeClock is an injectable ServerConfig.Now.
+// fakeClock is an injectable Config.Now.
 type fakeClock struct{ ns atomic.Int64 }
 
 func newFakeClock() *fakeClock {
@@ -44,24 +45,24 @@ type serverHarness struct {
 	ts  *httptest.Server
 	url string // ws://127.0.0.1:port
 	reg *prometheus.Registry
-	m   *ServerMetrics
+	m   *Metrics
 
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func newServerHarness(t *testing.T, tune func(*ServerConfig)) *serverHarness {
+func newServerHarness(t *testing.T, tune func(*Config)) *serverHarness {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	m := NewServerMetrics(reg)
-	cfg := ServerConfig{
+	m := NewMetrics(reg)
+	cfg := Config{
 		Logger:  zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Metrics: m,
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
-	srv, err := NewServer(cfg)
+	srv, err := New(cfg)
 	require.NoError(t, err)
 	h := &serverHarness{t: t, srv: srv, reg: reg, m: m, done: make(chan error, 1)}
 	h.ts = httptest.NewServer(srv)
@@ -230,8 +231,8 @@ func binaryID(seed byte) string {
 
 func TestServerTwoClientsExchangeOfferAnswer(t *testing.T) {
 	h := newServerHarness(t, nil)
-	runClient := func(name string) (*Client, *fakeSwarm, string, string) {
-		c, err := NewClient(Config{URL: h.url, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	runClient := func(name string) (*tracker.Client, *fakeSwarm, string, string) {
+		c, err := tracker.NewClient(tracker.Config{URL: h.url, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
 		require.NoError(t, err)
 		ih, _ := ids("shared")
 		_, pid := ids(name)
@@ -249,7 +250,7 @@ func TestServerTwoClientsExchangeOfferAnswer(t *testing.T) {
 	}
 	ca, fa, pida, ih := runClient("a")
 	r := recv(t, fa.responses)
-	require.Equal(t, AnnounceResponse{InfoHash: ih, Tracker: h.url, Interval: time.Minute, Complete: 0, Incomplete: 1}, r)
+	require.Equal(t, tracker.AnnounceResponse{InfoHash: ih, Tracker: h.url, Interval: time.Minute, Complete: 0, Incomplete: 1}, r)
 
 	_, fb, pidb, _ := runClient("b")
 	r = recv(t, fb.responses)
@@ -262,9 +263,9 @@ func TestServerTwoClientsExchangeOfferAnswer(t *testing.T) {
 
 	require.NoError(t, ca.Answer(o, "v=0\r\ns=answer-from-a\r\n"))
 	a := recv(t, fb.answers)
-	require.Equal(t, Answer{InfoHash: ih, PeerID: pida, OfferID: o.OfferID, SDP: "v=0\r\ns=answer-from-a\r\n", Tracker: h.url}, a)
+	require.Equal(t, tracker.Answer{InfoHash: ih, PeerID: pida, OfferID: o.OfferID, SDP: "v=0\r\ns=answer-from-a\r\n", Tracker: h.url}, a)
 
-	require.Equal(t, ServerStats{Connections: 2, Peers: 2, PeerIDs: 2, Swarms: 1}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: 2, Peers: 2, PeerIDs: 2, Swarms: 1}, h.srv.Stats())
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.relayed.WithLabelValues("offer")))
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.relayed.WithLabelValues("answer")))
 	require.Eventually(t, func() bool { // counted once written
@@ -273,7 +274,7 @@ func TestServerTwoClientsExchangeOfferAnswer(t *testing.T) {
 }
 
 func TestServerAnnounceResponseBytes(t *testing.T) {
-	h := newServerHarness(t, func(c *ServerConfig) { c.Interval = 45 * time.Second })
+	h := newServerHarness(t, func(c *Config) { c.Interval = 45 * time.Second })
 	a := h.dial(nil)
 	ih, pid := ids("resp")
 	a.send(announceMsg(ih, pid, "started", 5))
@@ -363,7 +364,7 @@ func TestServerV06Announce(t *testing.T) {
 	b.send(announceMsg(string(sum1[:]), pb, "started", 10))
 	_, raw = b.next()
 	require.Equal(t, responseJSON(60, string(sum1[:]), 0, 1), string(raw))
-	require.Equal(t, ServerStats{Connections: 2, Peers: 2, PeerIDs: 2, Swarms: 2}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: 2, Peers: 2, PeerIDs: 2, Swarms: 2}, h.srv.Stats())
 }
 
 // TestServerMultiSwarm: one socket carries several peers (P2PML 2.x: a peer id
@@ -382,7 +383,7 @@ func TestServerMultiSwarm(t *testing.T) {
 	b.next()
 	b.send(announceMsg(ih2, pb, "started", 5, testOffer("o2", "sdp-2")))
 	b.next()
-	require.Equal(t, ServerStats{Connections: 2, Peers: 4, PeerIDs: 3, Swarms: 2}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: 2, Peers: 4, PeerIDs: 3, Swarms: 2}, h.srv.Stats())
 
 	m1, _ := a.next()
 	m2, _ := a.next()
@@ -408,7 +409,7 @@ func TestServerMultiSwarm(t *testing.T) {
 
 	// Disconnecting a removes both of its peers.
 	a.close()
-	require.Eventually(t, func() bool { return h.srv.Stats() == ServerStats{Connections: 1, Peers: 1, PeerIDs: 1, Swarms: 1} },
+	require.Eventually(t, func() bool { return h.srv.Stats() == Stats{Connections: 1, Peers: 1, PeerIDs: 1, Swarms: 1} },
 		waitFor, time.Millisecond)
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.closed.WithLabelValues(closeClient)))
 }
@@ -425,7 +426,7 @@ func TestServerPeerChangesSocket(t *testing.T) {
 	b.send(announceMsg(ih, pid, "started", 5))
 	_, raw := b.next()
 	require.Equal(t, responseJSON(60, ih, 0, 1), string(raw)) // replaced, not added
-	require.Equal(t, ServerStats{Connections: 2, Peers: 1, PeerIDs: 1, Swarms: 1}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: 2, Peers: 1, PeerIDs: 1, Swarms: 1}, h.srv.Stats())
 	// Answers to pid now go to b.
 	c := h.dial(nil)
 	c.send(answerMsg(ih, other, pid, "offer-x", "sdp"))
@@ -459,7 +460,7 @@ func TestServerOfferFanOut(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newServerHarness(t, func(c *ServerConfig) { c.MaxOffers = tc.maxOffers })
+			h := newServerHarness(t, func(c *Config) { c.MaxOffers = tc.maxOffers })
 			ih := fmt.Sprintf("%-20s", "fanout")
 			others := make([]*rawClient, tc.others)
 			for i := range others {
@@ -504,7 +505,7 @@ func TestServerOfferFanOut(t *testing.T) {
 
 func TestServerExpiry(t *testing.T) {
 	clock := newFakeClock()
-	h := newServerHarness(t, func(c *ServerConfig) {
+	h := newServerHarness(t, func(c *Config) {
 		c.Interval = time.Second
 		c.Now = clock.Now
 		c.sweepEvery = 5 * time.Millisecond
@@ -519,7 +520,7 @@ func TestServerExpiry(t *testing.T) {
 	a.next()
 	clock.Advance(600 * time.Millisecond) // pa: 2.1 s since its announce > 2 × Interval; pb: 0.6 s
 	require.Eventually(t, func() bool { return h.srv.Stats().Peers == 1 }, waitFor, time.Millisecond)
-	require.Equal(t, ServerStats{Connections: 1, Peers: 1, PeerIDs: 1, Swarms: 1}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: 1, Peers: 1, PeerIDs: 1, Swarms: 1}, h.srv.Stats())
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.expired))
 	// Re-announcing keeps pb; missing two announces removes it and the swarm.
 	clock.Advance(1500 * time.Millisecond)
@@ -529,7 +530,7 @@ func TestServerExpiry(t *testing.T) {
 	time.Sleep(30 * time.Millisecond) // several sweeps
 	require.Equal(t, 1, h.srv.Stats().Peers)
 	clock.Advance(time.Second)
-	require.Eventually(t, func() bool { return h.srv.Stats() == ServerStats{Connections: 1} }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return h.srv.Stats() == Stats{Connections: 1} }, waitFor, time.Millisecond)
 	require.Equal(t, 2.0, testutil.ToFloat64(h.m.expired))
 	require.Equal(t, 0.0, testutil.ToFloat64(h.m.peers))
 	require.Equal(t, 0.0, testutil.ToFloat64(h.m.swarms))
@@ -537,7 +538,7 @@ func TestServerExpiry(t *testing.T) {
 
 func TestServerLimits(t *testing.T) {
 	t.Run("connections", func(t *testing.T) {
-		h := newServerHarness(t, func(c *ServerConfig) { c.MaxPeers = 2 })
+		h := newServerHarness(t, func(c *Config) { c.MaxPeers = 2 })
 		h.dial(nil)
 		b := h.dial(nil)
 		_, err := h.tryDial(nil, false)
@@ -554,7 +555,7 @@ func TestServerLimits(t *testing.T) {
 		}, waitFor, 10*time.Millisecond)
 	})
 	t.Run("swarms", func(t *testing.T) {
-		h := newServerHarness(t, func(c *ServerConfig) { c.MaxSwarms = 1 })
+		h := newServerHarness(t, func(c *Config) { c.MaxSwarms = 1 })
 		a := h.dial(nil)
 		a.send(announceMsg(fmt.Sprintf("%-20s", "s1"), fmt.Sprintf("%-20s", "p1"), "started", 5))
 		a.next()
@@ -566,7 +567,7 @@ func TestServerLimits(t *testing.T) {
 		require.Equal(t, 1.0, h.dropped(dropSwarmLimit))
 	})
 	t.Run("peers per swarm", func(t *testing.T) {
-		h := newServerHarness(t, func(c *ServerConfig) { c.MaxPeersPerSwarm = 1 })
+		h := newServerHarness(t, func(c *Config) { c.MaxPeersPerSwarm = 1 })
 		a, b := h.dial(nil), h.dial(nil)
 		ih := fmt.Sprintf("%-20s", "s1")
 		a.send(announceMsg(ih, fmt.Sprintf("%-20s", "p1"), "started", 5))
@@ -580,7 +581,7 @@ func TestServerLimits(t *testing.T) {
 		require.Equal(t, 1.0, h.dropped(dropSwarmFull))
 	})
 	t.Run("swarms per connection", func(t *testing.T) {
-		h := newServerHarness(t, func(c *ServerConfig) { c.MaxSwarmsPerConn = 2 })
+		h := newServerHarness(t, func(c *Config) { c.MaxSwarmsPerConn = 2 })
 		a := h.dial(nil)
 		for i := range 3 {
 			a.send(announceMsg(fmt.Sprintf("%-20d", i), fmt.Sprintf("%-20d", i), "started", 5))
@@ -593,7 +594,7 @@ func TestServerLimits(t *testing.T) {
 	})
 	t.Run("trusted connection", func(t *testing.T) {
 		clock := newFakeClock() // frozen: no rate-limit refill
-		h := newServerHarness(t, func(c *ServerConfig) {
+		h := newServerHarness(t, func(c *Config) {
 			c.MaxSwarmsPerConn, c.MaxMessageRate, c.Now = 2, 1, clock.Now
 			c.TrustedToken = "seed-secret"
 			c.AllowedOrigins = []string{"https://pages.example.com"}
@@ -613,7 +614,7 @@ func TestServerLimits(t *testing.T) {
 	})
 	t.Run("message rate", func(t *testing.T) {
 		clock := newFakeClock() // frozen: no refill
-		h := newServerHarness(t, func(c *ServerConfig) {
+		h := newServerHarness(t, func(c *Config) {
 			c.MaxMessageRate = 1 // burst 10
 			c.Now = clock.Now
 		})
@@ -673,11 +674,11 @@ func TestServerOrigins(t *testing.T) {
 	require.True(t, originAllowed([]string{"*"}, "https://any.example"))
 
 	for _, bad := range []string{"example.com", "*.", "*.a/b", "https://example.com/path", "ftp://"} {
-		_, err := NewServer(ServerConfig{AllowedOrigins: []string{bad}})
+		_, err := New(Config{AllowedOrigins: []string{bad}})
 		require.ErrorIs(t, err, ErrInvalidConfig, bad)
 	}
 
-	h := newServerHarness(t, func(c *ServerConfig) { c.AllowedOrigins = allowed })
+	h := newServerHarness(t, func(c *Config) { c.AllowedOrigins = allowed })
 	h.dial(http.Header{"Origin": {"https://www.example.org"}})
 	_, err := h.tryDial(http.Header{"Origin": {"https://evil.example"}}, false)
 	require.ErrorContains(t, err, "http 403")
@@ -687,7 +688,7 @@ func TestServerOrigins(t *testing.T) {
 }
 
 func TestServerOversizedFrames(t *testing.T) {
-	h := newServerHarness(t, func(c *ServerConfig) { c.MaxMessageBytes = 1024 })
+	h := newServerHarness(t, func(c *Config) { c.MaxMessageBytes = 1024 })
 	t.Run("wire size", func(t *testing.T) {
 		a := h.dial(nil)
 		a.sendRaw(bytes.Repeat([]byte(" "), 2000))
@@ -814,20 +815,20 @@ func TestServerShutdown(t *testing.T) {
 	require.Equal(t, websocket.CloseGoingAway, ce.Code)
 	_, err := h.tryDial(nil, false)
 	require.ErrorContains(t, err, "http 503")
-	require.Equal(t, ServerStats{}, h.srv.Stats())
+	require.Equal(t, Stats{}, h.srv.Stats())
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.closed.WithLabelValues(closeShutdown)))
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.rejected.WithLabelValues(rejectShutdown)))
-	require.ErrorIs(t, h.srv.Run(context.Background()), ErrServerRunning)
+	require.ErrorIs(t, h.srv.Run(context.Background()), ErrRunning)
 }
 
 func TestServerIdleTimeout(t *testing.T) {
-	h := newServerHarness(t, func(c *ServerConfig) { c.IdleTimeout = 100 * time.Millisecond })
+	h := newServerHarness(t, func(c *Config) { c.IdleTimeout = 100 * time.Millisecond })
 	a := h.dial(nil)
 	ih, pid := ids("idle")
 	a.send(announceMsg(ih, pid, "started", 5))
 	a.next()
 	a.closed()
-	require.Eventually(t, func() bool { return h.srv.Stats() == ServerStats{} }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return h.srv.Stats() == Stats{} }, waitFor, time.Millisecond)
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.closed.WithLabelValues(closeIdle)))
 }
 
@@ -851,9 +852,9 @@ func TestServerStatsPage(t *testing.T) {
 	require.Equal(t, "superpeer WebTorrent tracker\nconnections 1\npeers 1\npeer_ids 1\nswarms 1\n", body)
 	ct, body = get("/stats.json")
 	require.Equal(t, "application/json", ct)
-	var st ServerStats
+	var st Stats
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
-	require.Equal(t, ServerStats{Connections: 1, Peers: 1, PeerIDs: 1, Swarms: 1}, st)
+	require.Equal(t, Stats{Connections: 1, Peers: 1, PeerIDs: 1, Swarms: 1}, st)
 	resp, err := http.Post(h.ts.URL, "text/plain", nil)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
@@ -861,7 +862,7 @@ func TestServerStatsPage(t *testing.T) {
 }
 
 func TestServerSendQueueHeadDrop(t *testing.T) {
-	h := newServerHarness(t, func(c *ServerConfig) { c.SendQueue = 2 })
+	h := newServerHarness(t, func(c *Config) { c.SendQueue = 2 })
 	c := &sconn{s: h.srv, writing: true} // as if a writer were busy: nothing drains the queue
 	for i := range 3 {
 		bp := h.srv.getBuf()
@@ -877,20 +878,20 @@ func TestServerSendQueueHeadDrop(t *testing.T) {
 }
 
 func TestServerConfigErrors(t *testing.T) {
-	for name, cfg := range map[string]ServerConfig{
+	for name, cfg := range map[string]Config{
 		"interval":      {Interval: time.Millisecond},
 		"max offers":    {MaxOffers: -1},
 		"message bytes": {MaxMessageBytes: 10},
 		"send queue":    {SendQueue: -2},
 	} {
-		_, err := NewServer(cfg)
+		_, err := New(cfg)
 		require.ErrorIs(t, err, ErrInvalidConfig, name)
 	}
 }
 
 func TestServerMetricsLint(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	m := NewServerMetrics(reg)
+	m := NewMetrics(reg)
 	c := m.counters()
 	for k := range numServerKinds {
 		c.in[k].Inc()
@@ -938,12 +939,12 @@ func FuzzServerHandle(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := NewServer(ServerConfig{Logger: zerolog.Nop(), MaxMessageRate: -1})
+		s, err := New(Config{Logger: zerolog.Nop(), MaxMessageRate: -1})
 		require.NoError(t, err)
 		a := &sconn{s: s, writing: true} // no socket: keep the writer from starting
 		other := &sconn{s: s, writing: true}
 		s.conns[a], s.conns[other] = struct{}{}, struct{}{}
-		var m inMessage
+		var m wire.RawTrackerMessage
 		s.handle(other, announceMsg(ih, pb, "started", 5).AppendJSON(nil), &m, 1)
 		s.handle(a, b, &m, 2)
 		s.handle(a, b, &m, 3)
@@ -960,14 +961,14 @@ func FuzzServerHandle(f *testing.F) {
 		require.Equal(t, st.Peers, members)
 		s.dropConn(a)
 		s.dropConn(other)
-		require.Equal(t, ServerStats{}, s.Stats())
+		require.Equal(t, Stats{}, s.Stats())
 	})
 }
 
 // TestServerConcurrentClients hammers one swarm from many sockets to let the
 // race detector see the locking.
 func TestServerConcurrentClients(t *testing.T) {
-	h := newServerHarness(t, func(c *ServerConfig) { c.MaxMessageRate = -1 })
+	h := newServerHarness(t, func(c *Config) { c.MaxMessageRate = -1 })
 	ih := fmt.Sprintf("%-20s", "race")
 	const n = 8
 	var wg sync.WaitGroup
@@ -989,7 +990,7 @@ func TestServerConcurrentClients(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(h.m.messages.WithLabelValues("in", "announce")) == n*20
 	}, waitFor, time.Millisecond)
-	require.Equal(t, ServerStats{Connections: n, Peers: n, PeerIDs: n, Swarms: 1}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: n, Peers: n, PeerIDs: n, Swarms: 1}, h.srv.Stats())
 }
 
 func TestTextFrame(t *testing.T) {

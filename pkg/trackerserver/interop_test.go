@@ -1,4 +1,4 @@
-package tracker
+package trackerserver
 
 import (
 	"bufio"
@@ -120,7 +120,7 @@ func TestServerWithNPMClient(t *testing.T) {
 		require.Equal(t, 2, *updates[late][0].Incomplete, "%s's response counts both peers", late)
 		require.Equal(t, 0, *updates[late][0].Complete)
 	}
-	require.Equal(t, ServerStats{Connections: 2, Peers: 4, PeerIDs: 4, Swarms: 2}, h.srv.Stats())
+	require.Equal(t, Stats{Connections: 2, Peers: 4, PeerIDs: 4, Swarms: 2}, h.srv.Stats())
 	require.Equal(t, 2.0, testutil.ToFloat64(h.m.relayed.WithLabelValues("offer")))
 	require.Eventually(t, func() bool { return testutil.ToFloat64(h.m.relayed.WithLabelValues("answer")) == 2 }, waitFor, time.Millisecond)
 	require.Zero(t, testutil.ToFloat64(h.m.messages.WithLabelValues("in", "malformed")))
@@ -129,10 +129,10 @@ func TestServerWithNPMClient(t *testing.T) {
 	// client.stop() sends "stopped": every membership goes, the sockets stay.
 	_, err = fmt.Fprintln(stdin, "stop")
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return h.srv.Stats() == ServerStats{Connections: 2} }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return h.srv.Stats() == Stats{Connections: 2} }, waitFor, time.Millisecond)
 	// destroy() closes the sockets.
 	require.NoError(t, stdin.Close())
-	require.Eventually(t, func() bool { return h.srv.Stats() == ServerStats{} }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return h.srv.Stats() == Stats{} }, waitFor, time.Millisecond)
 	exited = true
 	wg.Wait()
 	require.NoError(t, cmd.Wait())

@@ -1,0 +1,35 @@
+// Package trackerserver is superpeer's embedded WebTorrent tracker: Server,
+// which browsers of every P2P Media Loader generation (2.3, 2.2 and 0.6) and
+// the client of package tracker can announce to. It shares only the codec,
+// pkg/wire, with that client (as tailscale's derpserver sits beside derp).
+//
+// It implements Novage/wt-tracker's FastTracker algorithm (src/fast-tracker.ts):
+// peers keyed by peer_id across swarms and connections, offers relayed to
+// min(others, offers, MaxOffers, numwant) distinct peers (all of them when
+// that covers the swarm, else a window from a random start), answers routed
+// by to_peer_id with to_peer_id removed, "stopped" removing one membership,
+// memberships expiring after 2 × Interval without an announce, a peer_id seen
+// on a new socket removed from the old one first. Where it deviates, it does
+// so to keep one client's fault from costing it (or others) every swarm:
+//   - an answer to an unknown peer is counted and dropped; wt-tracker closes
+//     the answerer's socket, which a browser shares for all swarms of the page;
+//   - other bad messages get a "failure reason" (bittorrent-tracker wording)
+//     and the socket stays; 16 invalid messages in a row, or a frame over
+//     MaxMessageBytes, close it (1008, 1009);
+//   - an announce without numwant relays all its offers (bittorrent-tracker);
+//     wt-tracker relays none;
+//   - only the socket that announced a peer may stop it;
+//   - events "update" and "paused" count as plain announces
+//     (bittorrent-tracker); other unknown events and actions are refused;
+//   - a scrape must name its info hashes (at most 64);
+//   - limits: connections, swarms, peers per swarm, memberships per
+//     connection, messages per second per connection (scaled by its
+//     memberships), a bounded head-drop send queue per connection.
+//
+// Internals (server.go, swarm.go): one reader goroutine per connection and a
+// writer goroutine only while frames are queued; the swarm state under one
+// mutex; frames decoded in place by wire.DecodeRawTrackerMessage, so SDP and
+// offer_id are relayed as the JSON literals they arrived in (validated, not
+// unescaped); data frames written in batches with one writev. Measurements
+// and the reasons are in docs/tracker-benchmark.md.
+package trackerserver
