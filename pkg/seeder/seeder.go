@@ -77,6 +77,7 @@ type Seeder struct {
 	limits        *limits
 	upload        *rate.Limiter // nil when unlimited
 
+	peerID  string // announced in every swarm
 	peersWG sync.WaitGroup
 	adminLn net.Listener
 	version string
@@ -110,6 +111,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 	if s.httpClient == nil {
 		s.httpClient = newOriginClient(cfg.Origin)
 	}
+	s.peerID = newPeerID(cfg.TrackerClient.PeerIDPrefix)
 	s.budget = newBudget(int64(cfg.Cache.MaxBytes), s.metrics)
 	s.limits = newLimits(cfg.Peers, s.metrics)
 	s.metrics.uploadLimit.Set(float64(cfg.Peers.UploadRate))
@@ -200,13 +202,13 @@ func (s *Seeder) streamEnv(sc StreamConfig) *streamEnv {
 		budget: s.budget,
 		gens:   generationsNamed(sc.Generations),
 		swarm: &swarmEnv{
-			signaling:    s.trackers,
-			limits:       s.limits,
-			peer:         pe,
-			metrics:      m,
-			spawn:        s.spawn,
-			peerIDPrefix: s.cfg.TrackerClient.PeerIDPrefix,
-			log:          log,
+			signaling: s.trackers,
+			limits:    s.limits,
+			peer:      pe,
+			metrics:   m,
+			spawn:     s.spawn,
+			peerID:    s.peerID,
+			log:       log,
 		},
 		metrics:     m,
 		stats:       stats,

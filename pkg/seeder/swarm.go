@@ -37,9 +37,13 @@ type swarmEnv struct {
 	metrics   *streamMetrics
 	// spawn runs a peer goroutine that the seeder waits for on shutdown.
 	spawn func(func())
-	// peerIDPrefix starts the swarm's random peer id.
-	peerIDPrefix string
-	log          zerolog.Logger
+	// peerID is superpeer's peer id, the same in every swarm on every
+	// tracker socket, as P2P Media Loader 0.6 and 5.x browsers have one per
+	// page: trackers that allow one peer id per WebSocket (wt-tracker) and
+	// those that allow many both accept it, and a browser meets superpeer
+	// under one name in its video and audio swarms.
+	peerID string
+	log    zerolog.Logger
 }
 
 // swarm is one tracker swarm: a variant of a stream as one P2P Media Loader
@@ -78,7 +82,7 @@ func newSwarm(ctx context.Context, env *swarmEnv, gen generation, id swarmIdenti
 		variant: variant,
 		proto:   gen.newProtocol(id),
 		ctx:     ctx,
-		peerID:  newPeerID(env.peerIDPrefix),
+		peerID:  env.peerID,
 		peers:   map[string]*peer{},
 		pending: map[string]*pendingOffer{},
 		sizes:   map[string]int64{},
