@@ -1,7 +1,8 @@
 // Package wire holds the pure codecs superpeer speaks with P2P Media Loader
 // browsers: the binary data-channel commands of P2P Media Loader 1.0.4–2.3.x,
 // the JSON commands of the legacy 0.6.x line, the swarm identities (stream
-// swarm ids and tracker infoHashes) of the 0.6, 2.2 and 2.3 release lines,
+// swarm ids and tracker infoHashes) of the 0.6, 2.2, 2.3 and 5.x (v3)
+// release lines, the stricter v3 command rules and HTTP election,
 // and the WebTorrent tracker JSON messages.
 //
 // Nothing here does I/O, logs, or keeps state beyond a command Joiner. Every
@@ -9,7 +10,9 @@
 // panics; fuzz tests hold it to that. Byte-exactness is checked against golden
 // vectors produced by running the published npm packages
 // (testdata/v2/*.json and testdata/v0.6/*.json, copied from the project's
-// shared vectors, plus files written by the node scripts in testdata/gen).
+// shared vectors, plus files written by the node scripts in testdata/gen);
+// testdata/v3/*.json holds the worked examples of the project's
+// protocol-v3.md, no 5.x build having been runnable here.
 //
 // # Data-channel messages
 //
@@ -54,6 +57,41 @@
 // (ShortIDFromSequence) or, for Shaka DASH, toFixed(3) of the start time
 // (FormatToFixed3). The tracker info_hash is the raw SHA-1 of "2"+swarm
 // (Gen06.InfoHash). 0.6 and 2.x peers never share a swarm.
+//
+// # P2P Media Loader 5.x (v3)
+//
+// Version 5.0 (p2p-media-loader-core/src/stream-identity.ts,
+// manifest/{hls,dash,properties,registry}.ts, utils/election.ts,
+// p2p/commands/*) keeps the 2.x data-channel commands and framing byte for
+// byte, so EncodeCommand, FramePayload and the Joiner serve it. Its decoder
+// is stricter (DecodePayloadV3): an unknown command type, a missing i or r
+// (or s in SegmentData), or an integer of more than 7 bytes ends the
+// connection, and an id-list group of count 0 holds 256 ids, which
+// AppendPayloadV3 uses for full blocks. ValidateCommandV3 adds the exchange
+// rules: no empty SegmentData (answer SegmentAbsent), unique ids per list.
+//
+// Identity moved into the core, which parses the manifest itself: each
+// stream's properties come from the manifest's attributes as written
+// (HLSVariantPropsV3, HLSAudioPropsV3, HLSVideoRenditionPropsV3,
+// DASHVideoPropsV3, DASHAudioPropsV3), bitrate is dropped unless a same-type
+// stream of the manifest needs it (IdentityHashesV3), and the identity hash,
+// Base64 of SHA-1 of
+//
+//	{bitrate|0}-{codecs}-{width}-{height}-{language}-{channels}-{name}-{frameRate}-{videoRange}
+//
+// ends the stream swarm id "v3-{swarmId}-{type}-{identityHash}"
+// (StreamSwarmIDV3); swarmId defaults to the requested manifest URL without
+// its query (SwarmIDV3). The infoHash is 2.3's function of that id
+// (GenV3.InfoHash). A segment's wire id is its media sequence number (HLS,
+// SegmentIDHLSV3) or Math.round(presentation time × 10) (DASH,
+// SegmentIDDASHV3). v3 and 2.x peers never share a swarm.
+//
+// Which browser fetches a new segment over HTTP is elected, with nothing on
+// the wire: each scores itself and its connected neighbours with
+// ElectionScoreV3 (FNV-1a plus fmix32 of "peerId|segmentId") and the lowest
+// score owns the segment (ElectionRankV3, IsHTTPOwnerV3); backups step in
+// late (ShouldFetchNowV3). The election only runs for segments no connected
+// peer has announced, so a seed that announces a segment takes it out.
 //
 // # Tracker messages
 //

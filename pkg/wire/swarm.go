@@ -65,7 +65,9 @@ func StreamSwarmID23(base string, t StreamType, props StreamProps) string {
 // (getStreamHash in p2p-media-loader-core/src/utils/peer.ts). Both are plain
 // ASCII. 0.6: the raw SHA-1 of "2"+id, the "2" being PEER_PROTOCOL_VERSION
 // (p2p-media-loader-core/lib/p2p-media-manager.ts@0.6.2), so most of its
-// bytes are not ASCII. Any other generation is treated as 2.3.
+// bytes are not ASCII. GenV3 uses the 2.3 function (computeInfoHash in
+// p2p-media-loader-core/src/stream-identity.ts), as does any other
+// generation.
 func (g Generation) InfoHash(streamSwarmID string) string {
 	if g == Gen06 {
 		sum := sha1.Sum([]byte(PeerProtocolVersion06 + streamSwarmID))
