@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -180,11 +181,18 @@ v1/index.m3u8
 	require.Equal(t, -1, ev.Variant)
 	m := ev.Manifest
 	require.Equal(t, o.URL+"/master.m3u8", m.SwarmBase)
+	require.Equal(t, "2400000", m.Variants[1].Attributes["BANDWIDTH"], "attributes as written")
+	require.Equal(t, "avc1.64001e,mp4a.40.2", m.Variants[2].GroupCodecs)
+	require.Equal(t, "English", m.Variants[2].Attributes["NAME"])
+	bare := slices.Clone(m.Variants)
+	for i := range bare {
+		bare[i].Attributes, bare[i].GroupCodecs = nil, ""
+	}
 	require.Equal(t, []Variant{
 		{URL: v1.URL(), Type: Main, Ordinal: 0, Rendition: Rendition{Bitrate: 800000, Codecs: "avc1.64001e", Width: 640, Height: 360, HasResolution: true}, StreamInf: 0},
 		{URL: v2.URL(), Type: Main, Ordinal: 1, Rendition: Rendition{Bitrate: 2400000, Codecs: "avc1.64001f", Width: 1280, Height: 720, HasResolution: true, FrameRate: "25"}, StreamInf: 1},
 		{URL: aud.URL(), Type: Secondary, Ordinal: 0, Rendition: Rendition{Codecs: "mp4a.40.2", Language: "en", Channels: "2", Name: "English"}, StreamInf: -1},
-	}, m.Variants)
+	}, bare)
 
 	got := map[int]*MediaPlaylist{}
 	for range 3 {

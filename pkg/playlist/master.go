@@ -64,6 +64,13 @@ type Variant struct {
 	Ordinal int
 	// Rendition holds the P2PML 2.3.x stream short id inputs.
 	Rendition Rendition
+	// Attributes are the variant's attribute list as written (after variable
+	// substitution): EXT-X-STREAM-INF for main streams, EXT-X-MEDIA for audio
+	// tracks. P2P Media Loader 5.x derives stream identity from them.
+	Attributes map[string]string
+	// GroupCodecs is, for an audio track, the CODECS attribute of the first
+	// level that references its group and lists an audio codec ("" if none).
+	GroupCodecs string
 	// StreamInf is the position of the variant's EXT-X-STREAM-INF in the
 	// master playlist, counting every one (m3u8-parser order, before hls.js
 	// drops unknown-codec levels): the "V<i>" of P2PML 0.6's swarm ids. It
@@ -107,6 +114,8 @@ type level struct {
 // audioTrack is the part of an hls.js MediaPlaylist (audio track) needed here.
 type audioTrack struct {
 	name, lang, channels, codec, url string
+	attrs                            attrList
+	groupCodecs                      string // see Variant.GroupCodecs
 }
 
 // ParseMaster parses the manifest body fetched from finalURL (the URL after
@@ -157,10 +166,10 @@ func ParseMaster(body []byte, finalURL *url.URL) (*Manifest, error) {
 		m.Variants = append(m.Variants, v)
 	}
 	for i, l := range levels {
-		add(Variant{URL: l.url, Type: Main, Ordinal: i, Rendition: l.rendition(), StreamInf: l.index})
+		add(Variant{URL: l.url, Type: Main, Ordinal: i, Rendition: l.rendition(), StreamInf: l.index, Attributes: l.attrs})
 	}
 	for i, t := range tracks {
-		add(Variant{URL: t.url, Type: Secondary, Ordinal: i, StreamInf: -1, Rendition: Rendition{
+		add(Variant{URL: t.url, Type: Secondary, Ordinal: i, StreamInf: -1, Attributes: t.attrs, GroupCodecs: t.groupCodecs, Rendition: Rendition{
 			Codecs: t.codec, Language: t.lang, Channels: t.channels, Name: t.name,
 		}})
 	}
@@ -266,7 +275,7 @@ func parseAudioTracks(text, base string, levels []level, vs *varState) ([]audioT
 		if attrs["TYPE"] != "AUDIO" {
 			continue
 		}
-		t := audioTrack{lang: attrs["LANGUAGE"], channels: attrs["CHANNELS"]}
+		t := audioTrack{lang: attrs["LANGUAGE"], channels: attrs["CHANNELS"], attrs: attrs}
 		switch {
 		case attrs.truthy("NAME"):
 			t.name = attrs["NAME"]
@@ -289,6 +298,12 @@ func parseAudioTracks(text, base string, levels []level, vs *varState) ([]audioT
 			}
 		}
 		t.codec = group.codecs.audio
+		for i := range levels {
+			if id, ok := levels[i].attrs["AUDIO"]; ok && id == groupID && levels[i].codecs.audio != "" {
+				t.groupCodecs = levels[i].attrs["CODECS"]
+				break
+			}
+		}
 		tracks = append(tracks, t)
 	}
 	// Errors raised while parsing EXT-X-MEDIA are ignored by hls.js.

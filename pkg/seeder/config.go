@@ -162,7 +162,7 @@ type StreamConfig struct {
 	// SwarmID is the pages' P2P Media Loader swarmId setting, if they set one.
 	SwarmID string `yaml:"swarm_id"`
 	// Generations are the P2P Media Loader release lines whose swarms are
-	// joined: by default every one superpeer serves ("0.6", "2.2", "2.3").
+	// joined: by default every one superpeer serves ("0.6", "2.2", "2.3", "v3").
 	Generations []wire.Generation `yaml:"generations"`
 }
 

@@ -18,7 +18,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 		want.Streams = []StreamConfig{{
 			ID:          "bbb",
 			URL:         "https://cdn.example.com/vod/bbb/master.m3u8",
-			Generations: []wire.Generation{wire.Gen06, wire.Gen22, wire.Gen23},
+			Generations: []wire.Generation{wire.Gen06, wire.Gen22, wire.Gen23, wire.GenV3},
 		}}
 		require.Equal(t, want, cfg)
 		require.Equal(t, []string{"wss://tracker.novage.com.ua", "wss://tracker.openwebtorrent.com"}, cfg.Trackers)
@@ -36,7 +36,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 		require.Equal(t, ByteSize(100e6), cfg.Peers.UploadRate)
 		require.Equal(t, "my-custom-swarm", cfg.Streams[0].SwarmID)
 		require.Equal(t, []wire.Generation{wire.Gen23}, cfg.Streams[0].Generations)
-		require.Equal(t, []wire.Generation{wire.Gen06, wire.Gen22, wire.Gen23}, cfg.Streams[1].Generations, "default: every generation")
+		require.Equal(t, []wire.Generation{wire.Gen06, wire.Gen22, wire.Gen23, wire.GenV3}, cfg.Streams[1].Generations, "default: every generation")
 	})
 }
 
@@ -53,7 +53,7 @@ func TestLoadBadConfigs(t *testing.T) {
 			"testdata/config/bad-values.yaml:4: peers.max_per_swarm: must be between 1 and peers.max (10), got 20\n" +
 			"testdata/config/bad-values.yaml:7: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +
 			"testdata/config/bad-values.yaml:8: streams[1].id: \"bbb\" is used by another stream\n" +
-			"testdata/config/bad-values.yaml:10: streams[1].generations[0]: \"2.4\" is not one of [\"0.6\" \"2.2\" \"2.3\"]\n" +
+			"testdata/config/bad-values.yaml:10: streams[1].generations[0]: \"2.4\" is not one of [\"0.6\" \"2.2\" \"2.3\" \"v3\"]\n" +
 			"testdata/config/bad-values.yaml:11: streams[2].id: required"},
 		{"bad-same-swarm.yaml", "testdata/config/bad-same-swarm.yaml:4: streams[1].swarm_id: streams[0] has the same swarm (\"https://cdn.example.com/live/master.m3u8\"); give each stream its own url or swarm_id\n" +
 			"testdata/config/bad-same-swarm.yaml:11: streams[3].swarm_id: streams[2] has the same swarm (\"shared\"); give each stream its own url or swarm_id"},

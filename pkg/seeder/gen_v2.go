@@ -54,15 +54,40 @@ func streamProps(v playlist.Variant) wire.StreamProps {
 	return p
 }
 
-func (g gen2x) newProtocol(swarmIdentity) protocol {
-	p := &proto2x{}
+func (g gen2x) newProtocol(swarmIdentity) protocol { return newProtoBinary(rules2x) }
+
+// rules2x are the 2.x binary protocol's: segments numbered by their
+// external id, at most 255 ids of a 256-aligned block in one announcement
+// (the 2.x decoder reads a full block's count byte 0 as no ids).
+var rules2x = binaryRules{
+	id:            func(s playlist.Segment) int64 { return s.ID },
+	perBlock:      wire.MaxIDsPerBlock,
+	appendPayload: wire.AppendPayload,
+	decodePayload: wire.DecodePayload,
+}
+
+// binaryRules are what tells apart the generations that speak the binary
+// command protocol (2.x, and 5.x's v3).
+type binaryRules struct {
+	// id is a segment's id on the wire.
+	id func(playlist.Segment) int64
+	// perBlock is the most ids of one 256-aligned block an announcement lists.
+	perBlock      int
+	appendPayload func([]byte, wire.Command) ([]byte, error)
+	decodePayload func([]byte) (wire.Command, error)
+}
+
+func newProtoBinary(rules binaryRules) *proto2x {
+	p := &proto2x{rules: rules}
 	p.cat.Store(&catalog2x{data: map[int64][]byte{}})
 	return p
 }
 
-// proto2x holds a swarm's current catalog for its 2.x peers.
+// proto2x holds a swarm's current catalog for its peers of a binary
+// protocol generation.
 type proto2x struct {
-	cat atomic.Pointer[catalog2x]
+	rules binaryRules
+	cat   atomic.Pointer[catalog2x]
 }
 
 // catalog2x is one segment set in 2.x numbering.
@@ -82,29 +107,35 @@ type catalog2x struct {
 }
 
 func (p *proto2x) publish(set *segmentSet) {
+	id := p.rules.id
 	c := &catalog2x{data: make(map[int64][]byte, len(set.Current)+len(set.Gone)+len(set.Legacy)), live: set.Live}
+	// An empty segment is never announced nor served: a browser cannot
+	// complete a zero-byte transfer (5.x drops the peer for it).
 	for _, h := range set.Legacy {
-		if h.Loaded() {
-			c.data[h.Seg.ID] = h.Data
+		if len(h.Data) > 0 {
+			c.data[id(h.Seg)] = h.Data
 		}
 	}
 	for _, h := range set.Gone {
-		c.data[h.Seg.ID] = h.Data
+		if len(h.Data) > 0 {
+			c.data[id(h.Seg)] = h.Data
+		}
 	}
 	for _, h := range set.Current {
-		if h.Loaded() {
-			c.data[h.Seg.ID] = h.Data
-			c.loaded = append(c.loaded, h.Seg.ID)
-		} else {
-			c.loading = append(c.loading, h.Seg.ID)
+		switch {
+		case len(h.Data) > 0:
+			c.data[id(h.Seg)] = h.Data
+			c.loaded = append(c.loaded, id(h.Seg))
+		case !h.Loaded():
+			c.loading = append(c.loading, id(h.Seg))
 		}
 	}
 	slices.Sort(c.loaded)
 	slices.Sort(c.loading)
 	c.loaded, c.loading = slices.Compact(c.loaded), slices.Compact(c.loading)
-	if !needsTrim(c.loaded) && !needsTrim(c.loading) {
+	if !needsTrim(c.loaded, p.rules.perBlock) && !needsTrim(c.loading, p.rules.perBlock) {
 		// Encoded once for every peer of the swarm.
-		c.shared, _ = wire.AppendPayload(nil, wire.Command{Type: wire.SegmentsAnnouncement, Loaded: c.loaded, Loading: c.loading})
+		c.shared, _ = p.rules.appendPayload(nil, wire.Command{Type: wire.SegmentsAnnouncement, Loaded: c.loaded, Loading: c.loading})
 	}
 	p.cat.Store(c)
 }
@@ -147,7 +178,7 @@ func (s *session2x) handle(msg []byte, out outbox) error {
 	if payload == nil {
 		return nil
 	}
-	cmd, err := wire.DecodePayload(payload)
+	cmd, err := s.p.rules.decodePayload(payload)
 	if err != nil {
 		out.fault("malformed_command")
 		return nil
@@ -163,13 +194,13 @@ func (s *session2x) handle(msg []byte, out outbox) error {
 			out.request("absent")
 			return s.command(out, wire.Command{Type: wire.SegmentAbsent, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID})
 		}
-		header, err := wire.EncodeCommand(wire.Command{Type: wire.SegmentData, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID, Size: int64(len(data)) - cmd.BytesFrom}, s.cfg.MaxMessage)
+		header, err := s.encode(wire.Command{Type: wire.SegmentData, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID, Size: int64(len(data)) - cmd.BytesFrom})
 		if err != nil {
-			return fmt.Errorf("encode SegmentData: %w", err)
+			return err
 		}
-		trailer, err := wire.EncodeCommand(wire.Command{Type: wire.SegmentDataSendingCompleted, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID}, s.cfg.MaxMessage)
+		trailer, err := s.encode(wire.Command{Type: wire.SegmentDataSendingCompleted, SegmentID: cmd.SegmentID, RequestID: cmd.RequestID})
 		if err != nil {
-			return fmt.Errorf("encode SegmentDataSendingCompleted: %w", err)
+			return err
 		}
 		out.serve(&upload{Tag: cmd.RequestID, Header: header, Trailer: trailer, Data: data[cmd.BytesFrom:], Chunk: wire.NextChunkLen})
 		// In a trimmed announcement the focus decides what is left out.
@@ -202,10 +233,11 @@ func (s *session2x) announce(out outbox) error {
 			s.focus = c.defaultFocus()
 		}
 		var err error
-		payload, err = wire.AppendPayload(nil, wire.Command{
+		per := s.p.rules.perBlock
+		payload, err = s.p.rules.appendPayload(nil, wire.Command{
 			Type:    wire.SegmentsAnnouncement,
-			Loaded:  fitAnnouncement(c.loaded, s.focus),
-			Loading: fitAnnouncement(c.loading, s.focus),
+			Loaded:  fitAnnouncement(c.loaded, s.focus, per),
+			Loading: fitAnnouncement(c.loading, s.focus, per),
 		})
 		if err != nil {
 			return fmt.Errorf("encode announcement: %w", err) // fitAnnouncement keeps within limits
@@ -223,11 +255,24 @@ func (s *session2x) announce(out outbox) error {
 }
 
 func (s *session2x) command(out outbox, c wire.Command) error {
-	frames, err := wire.EncodeCommand(c, s.cfg.MaxMessage)
+	frames, err := s.encode(c)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", c.Type, err)
+		return err
 	}
 	return out.command(frames)
+}
+
+// encode frames one command under the generation's rules.
+func (s *session2x) encode(c wire.Command) ([][]byte, error) {
+	payload, err := s.p.rules.appendPayload(nil, c)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", c.Type, err)
+	}
+	frames, err := wire.FramePayload(payload, s.cfg.MaxMessage)
+	if err != nil {
+		return nil, fmt.Errorf("frame %s: %w", c.Type, err)
+	}
+	return frames, nil
 }
 
 // defaultFocus is where a peer that has asked for nothing yet is assumed to
@@ -248,9 +293,10 @@ func (c *catalog2x) defaultFocus() int64 {
 }
 
 // needsTrim reports whether the sorted ids break a limit of the browser's
-// decoder: 256 ids in one 256-aligned block, or more than 255 blocks.
-func needsTrim(ids []int64) bool {
-	if len(ids) <= wire.MaxIDsPerBlock {
+// decoder: more than perBlock ids in one 256-aligned block, or more than
+// 255 blocks.
+func needsTrim(ids []int64, perBlock int) bool {
+	if len(ids) <= perBlock {
 		return false
 	}
 	blocks, run := 0, 0
@@ -259,7 +305,7 @@ func needsTrim(ids []int64) bool {
 			blocks, run = blocks+1, 0
 		}
 		run++
-		if run > wire.MaxIDsPerBlock || blocks > wire.MaxBlocks {
+		if run > perBlock || blocks > wire.MaxBlocks {
 			return true
 		}
 	}
@@ -267,13 +313,14 @@ func needsTrim(ids []int64) bool {
 }
 
 // fitAnnouncement returns ids (sorted) trimmed to what a browser can decode.
-// The real decoder cannot take 256 ids of one 256-aligned block, nor more
-// than 255 blocks (wire.MaxIDsPerBlock, wire.MaxBlocks), so long VOD lists
-// are trimmed around focus, the id the peer is playing near: in each full
-// block the id farthest from focus is left out, and when there are too many
-// blocks the farthest blocks are. Requests for a left-out id are still served.
-func fitAnnouncement(ids []int64, focus int64) []int64 {
-	if !needsTrim(ids) {
+// The 2.x decoder cannot take 256 ids of one 256-aligned block (perBlock
+// wire.MaxIDsPerBlock; 5.x's can), and no decoder more than 255 blocks
+// (wire.MaxBlocks), so long VOD lists are trimmed around focus, the id the
+// peer is playing near: in each over-full block the id farthest from focus
+// is left out, and when there are too many blocks the farthest blocks are.
+// Requests for a left-out id are still served.
+func fitAnnouncement(ids []int64, focus int64, perBlock int) []int64 {
+	if !needsTrim(ids, perBlock) {
 		return ids
 	}
 	type block struct{ lo, hi int } // ids[lo:hi] share a 256-aligned block
@@ -301,7 +348,7 @@ func fitAnnouncement(ids []int64, focus int64) []int64 {
 	out := make([]int64, 0, len(ids))
 	for _, b := range blocks {
 		in := ids[b.lo:b.hi]
-		if len(in) <= wire.MaxIDsPerBlock {
+		if len(in) <= perBlock {
 			out = append(out, in...)
 			continue
 		}

@@ -26,23 +26,23 @@ func encodable(t *testing.T, ids []int64) {
 func TestFitAnnouncement(t *testing.T) {
 	t.Run("short lists pass unchanged", func(t *testing.T) {
 		ids := idRange(0, 200)
-		require.Equal(t, ids, fitAnnouncement(ids, 0))
+		require.Equal(t, ids, fitAnnouncement(ids, 0, wire.MaxIDsPerBlock))
 	})
 	t.Run("full block loses the id farthest from focus", func(t *testing.T) {
 		ids := idRange(0, 300) // block 0 is full (0..255)
-		got := fitAnnouncement(ids, 10)
+		got := fitAnnouncement(ids, 10, wire.MaxIDsPerBlock)
 		encodable(t, got)
 		require.Len(t, got, 299)
 		require.NotContains(t, got, int64(255))
 		require.Contains(t, got, int64(0))
 
-		got = fitAnnouncement(ids, 290)
+		got = fitAnnouncement(ids, 290, wire.MaxIDsPerBlock)
 		require.NotContains(t, got, int64(0), "focus beyond the block: drop its start")
 		require.Contains(t, got, int64(255))
 	})
 	t.Run("a 2 h VOD of 2 s segments stays decodable", func(t *testing.T) {
 		ids := idRange(0, 3600)
-		got := fitAnnouncement(ids, 1800)
+		got := fitAnnouncement(ids, 1800, wire.MaxIDsPerBlock)
 		encodable(t, got)
 		require.Len(t, got, 3600-14, "one id left out of each of the 14 full blocks")
 		require.Contains(t, got, int64(1800))
@@ -53,18 +53,18 @@ func TestFitAnnouncement(t *testing.T) {
 		for b := int64(0); b < 400; b++ {
 			ids = append(ids, b*256)
 		}
-		got := fitAnnouncement(ids, 300*256)
+		got := fitAnnouncement(ids, 300*256, wire.MaxIDsPerBlock)
 		encodable(t, got)
 		require.Len(t, got, wire.MaxBlocks)
 		require.Contains(t, got, int64(300*256))
 		require.Equal(t, got[len(got)-1], int64(399*256))
 
-		got = fitAnnouncement(ids, 0)
+		got = fitAnnouncement(ids, 0, wire.MaxIDsPerBlock)
 		require.Equal(t, int64(0), got[0])
 	})
 	t.Run("live ids far from zero", func(t *testing.T) {
 		ids := idRange(1_700_000_000, 1_700_000_010)
-		require.Equal(t, ids, fitAnnouncement(ids, 1_700_000_009))
+		require.Equal(t, ids, fitAnnouncement(ids, 1_700_000_009, wire.MaxIDsPerBlock))
 	})
 }
 

@@ -134,7 +134,13 @@ type upload struct {
 }
 
 // allGenerations are the generations superpeer can seed, oldest first.
-var allGenerations = []generation{gen06{}, gen2x{gen: wire.Gen22}, gen2x{gen: wire.Gen23}}
+var allGenerations = []generation{gen06{}, gen2x{gen: wire.Gen22}, gen2x{gen: wire.Gen23}, genV3{}}
+
+// glarer is implemented by generations whose browsers resolve glare (both
+// sides offering to each other at once) by keeping the handshake whose
+// offerer has the lower peer id. Swarms of other generations keep the
+// first handshake, as their browsers do.
+type glarer interface{ glare() bool }
 
 // generationNames lists the names of allGenerations, for configuration.
 func generationNames() []wire.Generation {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/datachannel"
@@ -69,6 +70,7 @@ type peer struct {
 	end       context.CancelFunc // ends ctx
 	closeOnce sync.Once
 	done      func(*peer) // the swarm forgets the peer
+	isOpen    atomic.Bool // the data channel has opened
 
 	pc        *webrtc.PeerConnection
 	opened    chan openChannel // the data channel, once open
@@ -254,6 +256,7 @@ func (p *peer) run() {
 		m.connections.WithLabelValues(p.direction, "failed").Inc()
 		return
 	}
+	p.isOpen.Store(true)
 	m.connections.WithLabelValues(p.direction, "connected").Inc()
 	m.peers.Inc()
 	defer m.peers.Dec()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/superpeer/superpeer/pkg/playlist"
 )
@@ -18,12 +19,14 @@ import (
 const (
 	// tickInterval paces evictions, retries and deferred publishing.
 	tickInterval = 50 * time.Millisecond
-	// minPublishGap is the least time between two snapshots of a variant. A
-	// change after a quiet spell is published at once, so browsers hear of
-	// a new live segment the moment superpeer starts and ends its fetch
-	// (5.x browsers fetch over HTTP only what no neighbour announces); a
-	// burst (a VOD loading) is coalesced, at most tickInterval later.
-	minPublishGap = 50 * time.Millisecond
+	// publishEvery and publishBurst pace the snapshots of a variant: a
+	// change is published at once while the burst allowance lasts, so
+	// browsers hear of a new live segment the moment superpeer starts and
+	// ends its fetch (5.x browsers fetch over HTTP only what no neighbour
+	// announces); a long burst (a VOD loading) is coalesced to one snapshot
+	// per publishEvery, at most tickInterval later.
+	publishEvery = 25 * time.Millisecond
+	publishBurst = 4
 	// failedRetryMin and failedRetryMax space out new attempts at a segment
 	// whose download failed (after the fetcher's own retries).
 	failedRetryMin = 5 * time.Second
@@ -67,7 +70,7 @@ type variant struct {
 	gotPlaylist bool
 	target      time.Duration
 	dirty       bool
-	published   time.Time // when the last snapshot was published
+	pace        *rate.Limiter // snapshots (publishEvery, publishBurst)
 
 	set    atomic.Pointer[segmentSet] // the latest published snapshot
 	swarms []*swarm
@@ -221,6 +224,7 @@ func (st *stream) onManifest(ctx context.Context, m *playlist.Manifest) {
 			label: string(pv.Type) + "-" + strconv.Itoa(pv.Ordinal),
 			pv:    pv,
 			byKey: map[string]*segment{},
+			pace:  rate.NewLimiter(rate.Every(publishEvery), publishBurst),
 		}
 		v.set.Store(emptySegmentSet)
 		st.variants = append(st.variants, v)
@@ -351,15 +355,15 @@ func (st *stream) maintain() {
 	st.updateReady()
 }
 
-// publish hands a new snapshot of every changed variant to its swarms, at
-// most once per minPublishGap each.
+// publish hands a new snapshot of every changed variant to its swarms, as
+// often as each variant's pace allows.
 func (st *stream) publish() {
 	now := st.env.now()
 	for _, v := range st.variants {
-		if !v.dirty || now.Sub(v.published) < minPublishGap {
+		if !v.dirty || !v.pace.AllowN(now, 1) {
 			continue
 		}
-		v.dirty, v.published = false, now
+		v.dirty = false
 		set := st.snapshot(v)
 		v.set.Store(set)
 		for _, sw := range v.swarms {

@@ -56,6 +56,7 @@ type swarm struct {
 	id      swarmIdentity
 	variant string // the variant's label, for metrics and logs
 	proto   protocol
+	glare   bool // resolve crossed offers by the lower offerer's peer id (see glarer)
 	ctx     context.Context
 	peerID  string
 	log     zerolog.Logger
@@ -86,6 +87,9 @@ func newSwarm(ctx context.Context, env *swarmEnv, gen generation, id swarmIdenti
 		peers:   map[string]*peer{},
 		pending: map[string]*pendingOffer{},
 		sizes:   map[string]int64{},
+	}
+	if g, ok := gen.(glarer); ok {
+		sw.glare = g.glare()
 	}
 	sw.log = env.log.With().Str("variant", variant).Str("generation", string(sw.gen)).Logger()
 	return sw
@@ -168,9 +172,33 @@ func (sw *swarm) newPeer(remoteID, direction string) *peer {
 	return newPeer(sw.ctx, sw.env.peer, sess, remoteID, direction, l.Logger(), sw.remove)
 }
 
+// yieldLocked resolves glare: remoteID offered to us while our offer to it
+// is being answered, or the other way round. When the handshake offered by
+// offerer wins (the lower peer id, as 5.x browsers decide), the other,
+// not yet open, connection is dropped and its slot freed, and yieldLocked
+// returns it for the caller to close after unlocking. Callers hold sw.mu.
+func (sw *swarm) yieldLocked(remoteID, offerer, loserDirection string) *peer {
+	old := sw.peers[remoteID]
+	if !sw.glare || old == nil || old.direction != loserDirection || old.isOpen.Load() {
+		return nil
+	}
+	other := sw.peerID
+	if offerer == sw.peerID {
+		other = remoteID
+	}
+	if offerer >= other {
+		return nil
+	}
+	delete(sw.peers, remoteID)
+	sw.env.limits.releasePeer()
+	sw.env.metrics.connections.WithLabelValues(loserDirection, "glare_yielded").Inc()
+	return old
+}
+
 // HandleOffer answers an offer a browser sent through a tracker.
 func (sw *swarm) HandleOffer(o tracker.Offer) {
 	sw.mu.Lock()
+	loser := sw.yieldLocked(o.PeerID, o.PeerID, "offer")
 	reason := sw.admitLocked(o.PeerID)
 	var p *peer
 	if reason == "" {
@@ -178,6 +206,9 @@ func (sw *swarm) HandleOffer(o tracker.Offer) {
 		sw.peers[o.PeerID] = p
 	}
 	sw.mu.Unlock()
+	if loser != nil {
+		loser.close()
+	}
 	if reason != "" {
 		sw.env.metrics.connections.WithLabelValues("answer", "rejected_"+reason).Inc()
 		return
@@ -272,14 +303,19 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 	po := sw.pending[a.OfferID]
 	delete(sw.pending, a.OfferID)
 	reason := "unknown_offer"
+	var loser *peer
 	if po != nil {
 		po.timer.Stop()
+		loser = sw.yieldLocked(a.PeerID, sw.peerID, "answer")
 		if reason = sw.admitLocked(a.PeerID); reason == "" {
 			po.p.setRemote(a.PeerID)
 			sw.peers[a.PeerID] = po.p
 		}
 	}
 	sw.mu.Unlock()
+	if loser != nil {
+		loser.close()
+	}
 	if po == nil {
 		sw.env.metrics.connections.WithLabelValues("offer", "rejected_unknown_offer").Inc()
 		return
