@@ -275,12 +275,12 @@ func ParseOrigin(s string) (Origin, error) {
 	if err != nil {
 		return Origin{}, fmt.Errorf("%q is not an origin: %w", s, err)
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
-		return Origin{}, fmt.Errorf("%q is not an origin: want scheme://host[:port] without path, query or fragment", s)
-	}
 	o, err := originOf(u)
 	if err != nil {
 		return Origin{}, fmt.Errorf("%q is not an origin: %w", s, err)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return Origin{}, fmt.Errorf("%q is not an origin: want scheme://host[:port] without path, query or fragment", s)
 	}
 	return o, nil
 }
@@ -288,12 +288,15 @@ func ParseOrigin(s string) (Origin, error) {
 // originOf returns the origin of an absolute http(s) URL.
 func originOf(u *url.URL) (Origin, error) {
 	scheme := strings.ToLower(u.Scheme)
+	if scheme == "" || u.Host == "" {
+		return Origin{}, errors.New("want an absolute http(s) url such as https://cdn.example.com")
+	}
 	if scheme != "http" && scheme != "https" {
 		return Origin{}, fmt.Errorf("want an http or https url, got scheme %q", u.Scheme)
 	}
 	host := normalHost(u.Hostname())
 	if host == "" {
-		return Origin{}, errors.New("want an absolute url with a host")
+		return Origin{}, errors.New("want an absolute http(s) url such as https://cdn.example.com")
 	}
 	port := u.Port()
 	switch {

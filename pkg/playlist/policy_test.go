@@ -31,8 +31,9 @@ func TestParseOrigin(t *testing.T) {
 		{in: "https://cdn.example.com?x", err: "without path, query or fragment"},
 		{in: "https://u:p@cdn.example.com", err: "without path, query or fragment"},
 		{in: "ftp://cdn.example.com", err: `"ftp://cdn.example.com" is not an origin: want an http or https url, got scheme "ftp"`},
-		{in: "cdn.example.com", err: "is not an origin"},
-		{in: "https://", err: "want an absolute url with a host"},
+		{in: "cdn.example.com", err: `"cdn.example.com" is not an origin: want an absolute http(s) url such as https://cdn.example.com`},
+		{in: "https://", err: "want an absolute http(s) url such as https://cdn.example.com"},
+		{in: "https://:8080", err: "want an absolute http(s) url such as https://cdn.example.com"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			o, err := ParseOrigin(tc.in)
