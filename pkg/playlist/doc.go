@@ -38,6 +38,17 @@
 // downloads segments with byte ranges, retries and size limits. Both report
 // to a shared Metrics.
 //
+// # Fetch policy
+//
+// A playlist is hostile input: the URLs it and redirects name would be
+// fetched and their bodies served to the swarm. A Policy confines a stream's
+// client to the stream's own origin and listed ones, checked before each
+// request and redirect hop and, at dial time, on the address connected to
+// (names must resolve to public addresses unless allowed; IP literals in the
+// configuration are trusted as written). Follower and Fetcher count and log
+// what the policy refuses (superpeer_origin_refused_total), and the Fetcher
+// never retries it.
+//
 // # Known differences from a browser
 //
 //   - A media playlist URL that redirects: hls.js resolves segments against

@@ -43,3 +43,7 @@ func (e *StatusError) Error() string {
 func (e *StatusError) Temporary() bool {
 	return e.Code >= 500 || e.Code == 429
 }
+
+// ErrRefused reports a request or connection the stream's fetch Policy does
+// not allow; the *RefusedError carrying it says why.
+var ErrRefused = errors.New("refused by fetch policy")

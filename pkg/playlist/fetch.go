@@ -31,7 +31,9 @@ const (
 type FetcherConfig struct {
 	// Stream is the configured stream name, used in logs and metric labels.
 	Stream string
-	// Client makes the requests; nil means a new http.Client.
+	// Client makes the requests; nil means a new http.Client. Build it with
+	// a Policy to confine segment URLs to the stream's origins (see
+	// FollowerConfig.Client).
 	Client *http.Client
 	// Metrics records requests and bytes; nil means unregistered metrics.
 	Metrics *Metrics
@@ -53,6 +55,7 @@ type FetcherConfig struct {
 type Fetcher struct {
 	cfg   FetcherConfig
 	log   zerolog.Logger
+	warn  zerolog.Logger // sampled, for refused requests
 	retry backoff
 }
 
@@ -79,9 +82,11 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = DefaultRetryDelay
 	}
+	log := cfg.Logger.With().Str("component", "fetch").Str("stream", cfg.Stream).Logger()
 	return &Fetcher{
 		cfg:   cfg,
-		log:   cfg.Logger.With().Str("component", "fetch").Str("stream", cfg.Stream).Logger(),
+		log:   log,
+		warn:  log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
 		retry: backoff{min: cfg.RetryDelay, max: max(cfg.RetryDelay, maxRetryDelay)},
 	}
 }
@@ -114,6 +119,10 @@ func (f *Fetcher) Fetch(ctx context.Context, seg Segment) ([]byte, error) {
 		if err == nil {
 			return data, nil
 		}
+		if errors.Is(err, ErrRefused) {
+			// The error names the host alone: the URL may carry tokens.
+			return nil, fmt.Errorf("fetch segment: %w", err)
+		}
 		err = fmt.Errorf("fetch segment %s: %w", seg.URL, err)
 		if ctx.Err() != nil || !retry || attempt >= f.cfg.Retries {
 			return nil, err
@@ -139,6 +148,11 @@ func (f *Fetcher) once(ctx context.Context, seg Segment) (data []byte, retry boo
 	start := time.Now()
 	resp, err := f.cfg.Client.Do(req)
 	if err != nil {
+		if re := refusal(err); re != nil {
+			// Refused: not a request to count, and retrying cannot help.
+			f.cfg.Metrics.observeRefused(f.warn, f.cfg.Stream, kindSegment, re)
+			return nil, false, re
+		}
 		f.cfg.Metrics.observeRequest(f.cfg.Stream, kindSegment, 0, time.Since(start))
 		return nil, true, err
 	}

@@ -32,7 +32,10 @@ type FollowerConfig struct {
 	// URL is the manifest URL (master or media playlist), absolute http(s).
 	URL string
 	// Client makes the requests and follows redirects; nil means a new
-	// http.Client with default settings.
+	// http.Client with default settings. Build it with a Policy
+	// (Policy.Client over Policy.Transport) to confine the stream to its
+	// origins; requests the policy refuses are counted in
+	// superpeer_origin_refused_total and logged (sampled) with their host.
 	Client *http.Client
 	// Logger receives the follower's logs.
 	Logger zerolog.Logger
@@ -155,7 +158,9 @@ func (f *Follower) loadManifest(ctx context.Context, rawURL string) (*Manifest, 
 			return nil, false
 		}
 		f.cfg.Metrics.errors.WithLabelValues(f.cfg.Stream, reason).Inc()
-		f.warn.Warn().Err(err).Str("reason", reason).Int("attempt", attempt).Msg("manifest load failed")
+		if reason != reasonRefused { // already logged, without the URL
+			f.warn.Warn().Err(err).Str("reason", reason).Int("attempt", attempt).Msg("manifest load failed")
+		}
 		if !sleepCtx(ctx, f.cfg.After, f.retry.delay(attempt)) {
 			return nil, false
 		}
@@ -185,7 +190,9 @@ func (f *Follower) followVariant(ctx context.Context, m *Manifest, i int, events
 			}
 			failures++
 			f.cfg.Metrics.errors.WithLabelValues(f.cfg.Stream, reason).Inc()
-			warn.Warn().Err(err).Str("reason", reason).Int("attempt", failures).Msg("playlist load failed")
+			if reason != reasonRefused { // already logged, without the URL
+				warn.Warn().Err(err).Str("reason", reason).Int("attempt", failures).Msg("playlist load failed")
+			}
 			if !sleepCtx(ctx, f.cfg.After, f.retry.delay(failures)) {
 				return
 			}
@@ -227,6 +234,11 @@ func (f *Follower) get(ctx context.Context, rawURL, kind string) ([]byte, *url.U
 	start := time.Now()
 	resp, err := f.cfg.Client.Do(req)
 	if err != nil {
+		if re := refusal(err); re != nil {
+			// Never reached the network as asked: counted apart, not as a request.
+			f.cfg.Metrics.observeRefused(f.warn, f.cfg.Stream, kind, re)
+			return nil, nil, reasonRefused, fmt.Errorf("fetch %s: %w", kind, re)
+		}
 		f.cfg.Metrics.observeRequest(f.cfg.Stream, kind, 0, time.Since(start))
 		return nil, nil, reasonFetch, fmt.Errorf("fetch %s %s: %w", kind, rawURL, err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/rs/zerolog"
 )
 
 // Request kinds, the "kind" label of the origin metrics.
@@ -20,6 +21,7 @@ const (
 	reasonFetch    = "fetch"
 	reasonParse    = "parse"
 	reasonTooLarge = "too_large"
+	reasonRefused  = "refused"
 )
 
 // Metrics holds the origin and playlist collectors. One Metrics is shared by
@@ -31,6 +33,7 @@ type Metrics struct {
 	requestDuration *prometheus.HistogramVec
 	reloads         *prometheus.CounterVec
 	errors          *prometheus.CounterVec
+	refused         *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg. A nil reg
@@ -57,8 +60,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stream"}),
 		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_playlist_errors_total",
-			Help: "Failed manifest and media playlist loads by reason (fetch, parse, too_large).",
+			Help: "Failed manifest and media playlist loads by reason (fetch, parse, too_large, refused).",
 		}, []string{"stream", "reason"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_origin_refused_total",
+			Help: "Origin requests, redirect hops and connections refused by the stream's fetch policy, by kind (master, playlist, segment) and reason (scheme, other_origin, private_address, metadata_address).",
+		}, []string{"stream", "kind", "reason"}),
 	}
 }
 
@@ -67,6 +74,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) observeRequest(stream, kind string, code int, d time.Duration) {
 	m.requests.WithLabelValues(stream, kind, statusClass(code)).Inc()
 	m.requestDuration.WithLabelValues(stream, kind).Observe(d.Seconds())
+}
+
+// observeRefused counts a request the fetch policy refused and logs it on
+// warn (a sampled logger) with the host and reason, never the whole URL,
+// whose query may hold tokens.
+func (m *Metrics) observeRefused(warn zerolog.Logger, stream, kind string, re *RefusedError) {
+	m.refused.WithLabelValues(stream, kind, re.Reason).Inc()
+	warn.Warn().Str("kind", kind).Str("host", re.Host).Str("reason", re.Reason).Msg("origin request refused by fetch policy")
 }
 
 func statusClass(code int) string {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,7 +18,8 @@ func TestMetricsLint(t *testing.T) {
 	m.observeRequest("s", kindMaster, 0, time.Millisecond)
 	m.reloads.WithLabelValues("s").Inc()
 	m.errors.WithLabelValues("s", reasonParse).Inc()
-	for _, c := range []prometheus.Collector{m.fetchedBytes, m.requests, m.requestDuration, m.reloads, m.errors} {
+	m.observeRefused(zerolog.Nop(), "s", kindSegment, &RefusedError{Host: "x", Reason: RefusedMetadata})
+	for _, c := range []prometheus.Collector{m.fetchedBytes, m.requests, m.requestDuration, m.reloads, m.errors, m.refused} {
 		problems, err := testutil.CollectAndLint(c)
 		require.NoError(t, err)
 		require.Empty(t, problems)
@@ -27,7 +29,7 @@ func TestMetricsLint(t *testing.T) {
 	require.Empty(t, problems)
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	require.Equal(t, 7, n) // requests and request_duration have two series each
+	require.Equal(t, 8, n) // requests and request_duration have two series each
 	require.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("s", "segment", "2xx")))
 	require.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("s", "master", "error")))
 }

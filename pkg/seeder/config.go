@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/superpeer/superpeer/pkg/playlist"
 	"github.com/superpeer/superpeer/pkg/wire"
 )
 
@@ -164,6 +165,14 @@ type StreamConfig struct {
 	// Generations are the P2P Media Loader release lines whose swarms are
 	// joined: by default every one superpeer serves ("0.6", "2.2", "2.3", "v3").
 	Generations []wire.Generation `yaml:"generations"`
+	// AllowedOrigins are the origins (scheme://host[:port]) besides the
+	// url's own that the stream's playlists and redirects may send
+	// superpeer to, such as a CDN. Everything else is refused.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowPrivate lets the stream's origins given by name resolve to
+	// loopback, private and link-local addresses (an origin on an internal
+	// name). Origins written as IP addresses need no such permission.
+	AllowPrivate bool `yaml:"allow_private"`
 }
 
 // DefaultConfig returns the configuration every file is laid over.
@@ -548,6 +557,11 @@ func (c *Config) validate() ConfigErrors {
 		}
 		if len(s.Generations) == 0 {
 			s.Generations = generationNames()
+		}
+		for j, o := range s.AllowedOrigins {
+			if _, err := playlist.ParseOrigin(o); err != nil {
+				bad(fmt.Sprintf("%s.allowed_origins[%d]", key, j), "%s", err)
+			}
 		}
 		for j, g := range s.Generations {
 			if !slices.Contains(generationNames(), g) {

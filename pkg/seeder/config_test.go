@@ -37,6 +37,10 @@ func TestLoadGoodConfigs(t *testing.T) {
 		require.Equal(t, "my-custom-swarm", cfg.Streams[0].SwarmID)
 		require.Equal(t, []wire.Generation{wire.Gen23}, cfg.Streams[0].Generations)
 		require.Equal(t, []wire.Generation{wire.Gen06, wire.Gen22, wire.Gen23, wire.GenV3}, cfg.Streams[1].Generations, "default: every generation")
+		require.Empty(t, cfg.Streams[0].AllowedOrigins)
+		require.False(t, cfg.Streams[0].AllowPrivate)
+		require.Equal(t, []string{"https://edge.example.net", "http://10.0.0.5:8080"}, cfg.Streams[1].AllowedOrigins)
+		require.True(t, cfg.Streams[1].AllowPrivate)
 	})
 }
 
@@ -48,7 +52,11 @@ func TestLoadBadConfigs(t *testing.T) {
 		{"bad-unknown-key.yaml", "testdata/config/bad-unknown-key.yaml:3: webrtc.ice_server: unknown key " +
 			"(known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, " +
 			"max_message_size, public_ips, udp_port)\n" +
-			"testdata/config/bad-unknown-key.yaml:7: streams[0].swarmid: unknown key (known here: generations, id, swarm_id, url)"},
+			"testdata/config/bad-unknown-key.yaml:7: streams[0].swarmid: unknown key (known here: allow_private, allowed_origins, generations, id, swarm_id, url)"},
+		{"bad-allowed-origins.yaml", "testdata/config/bad-allowed-origins.yaml:6: streams[0].allowed_origins[1]: \"https://cdn.example.com/live/\" is not an origin: want scheme://host[:port] without path, query or fragment\n" +
+			"testdata/config/bad-allowed-origins.yaml:7: streams[0].allowed_origins[2]: \"cdn.example.com\" is not an origin: want an absolute http(s) url such as https://cdn.example.com\n" +
+			"testdata/config/bad-allowed-origins.yaml:8: streams[0].allowed_origins[3]: \"ftp://cdn.example.com\" is not an origin: want an http or https url, got scheme \"ftp\"\n" +
+			"testdata/config/bad-allowed-origins.yaml:9: streams[0].allowed_origins[4]: \"https://cdn.example.com?token=x\" is not an origin: want scheme://host[:port] without path, query or fragment"},
 		{"bad-values.yaml", "testdata/config/bad-values.yaml:1: trackers[0]: \"https://tracker.example.com\" is not a ws:// or wss:// URL\n" +
 			"testdata/config/bad-values.yaml:4: peers.max_per_swarm: must be between 1 and peers.max (10), got 20\n" +
 			"testdata/config/bad-values.yaml:7: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +

@@ -38,7 +38,10 @@ type Options struct {
 	Logger zerolog.Logger
 	// Registry receives the metrics and is served on /metrics. Required.
 	Registry *prometheus.Registry
-	// HTTPClient fetches from origins; nil builds one from the config.
+	// HTTPClient supplies the origin transport (tests pass their origin's
+	// client); nil builds one from the config. Its Transport must be an
+	// *http.Transport or nil. Each stream gets its own clone, confined by
+	// the stream's fetch policy, so HTTPClient itself is never used as is.
 	HTTPClient *http.Client
 	// AdminListener, when set, serves the admin endpoints instead of
 	// listening on http.listen (tests pass a 127.0.0.1:0 listener).
@@ -61,7 +64,8 @@ type Seeder struct {
 	reg             *prometheus.Registry
 	metrics         *metrics
 	playlistMetrics *playlist.Metrics
-	httpClient      *http.Client
+	originTransport *http.Transport // template of every stream's transport
+	originClients   []*http.Client  // one per stream, confined by its policy
 	now             func() time.Time
 
 	rtc      *rtcEnv
@@ -98,7 +102,6 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		reg:             opts.Registry,
 		metrics:         newMetrics(opts.Registry),
 		playlistMetrics: playlist.NewMetrics(opts.Registry),
-		httpClient:      opts.HTTPClient,
 		now:             opts.Now,
 		trackers:        newTrackerSet(),
 		adminLn:         opts.AdminListener,
@@ -108,8 +111,17 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		s.now = time.Now
 	}
 	s.started = s.now()
-	if s.httpClient == nil {
-		s.httpClient = newOriginClient(cfg.Origin)
+	if opts.HTTPClient == nil {
+		s.originTransport = newOriginTransport(cfg.Origin)
+	} else {
+		switch t := opts.HTTPClient.Transport.(type) {
+		case nil:
+			s.originTransport = http.DefaultTransport.(*http.Transport)
+		case *http.Transport:
+			s.originTransport = t
+		default:
+			return nil, fmt.Errorf("seeder: Options.HTTPClient.Transport must be an *http.Transport, got %T", t)
+		}
 	}
 	s.peerID = newPeerID(cfg.TrackerClient.PeerIDPrefix)
 	s.budget = newBudget(int64(cfg.Cache.MaxBytes), s.metrics)
@@ -168,14 +180,24 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		}
 	}
 	for _, sc := range cfg.Streams {
-		s.streams = append(s.streams, newStream(s.streamEnv(sc), sc))
+		env, err := s.streamEnv(sc)
+		if err != nil {
+			_ = closer.Close()
+			return nil, err
+		}
+		s.streams = append(s.streams, newStream(env, sc))
 	}
 	return s, nil
 }
 
 // streamEnv builds the environment of one stream: its follower and fetcher,
-// and what its swarms and peers share with every other stream.
-func (s *Seeder) streamEnv(sc StreamConfig) *streamEnv {
+// sharing an origin client confined by the stream's fetch policy, and what
+// its swarms and peers share with every other stream.
+func (s *Seeder) streamEnv(sc StreamConfig) (*streamEnv, error) {
+	client, err := s.originClient(sc)
+	if err != nil {
+		return nil, err
+	}
 	log := s.log.With().Str("component", "stream").Str("stream", sc.ID).Logger()
 	m := s.metrics.forStream(sc.ID)
 	stats := &streamStats{}
@@ -184,7 +206,7 @@ func (s *Seeder) streamEnv(sc StreamConfig) *streamEnv {
 		follower: playlist.NewFollower(playlist.FollowerConfig{
 			Stream:           sc.ID,
 			URL:              sc.URL,
-			Client:           s.httpClient,
+			Client:           client,
 			Logger:           s.log,
 			Metrics:          s.playlistMetrics,
 			MaxPlaylistBytes: int64(s.cfg.Origin.MaxPlaylistBytes),
@@ -192,7 +214,7 @@ func (s *Seeder) streamEnv(sc StreamConfig) *streamEnv {
 		}),
 		fetcher: playlist.NewFetcher(playlist.FetcherConfig{
 			Stream:          sc.ID,
-			Client:          s.httpClient,
+			Client:          client,
 			Metrics:         s.playlistMetrics,
 			Timeout:         s.cfg.Origin.Timeout,
 			Retries:         fetchRetries(s.cfg.Origin.Retries),
@@ -216,7 +238,26 @@ func (s *Seeder) streamEnv(sc StreamConfig) *streamEnv {
 		cacheLimit:  int64(s.cfg.Cache.MaxBytes),
 		now:         s.now,
 		log:         log,
+	}, nil
+}
+
+// originClient returns the client of one stream: requests and redirect hops
+// limited to the stream's origin and its allowed_origins, connections to
+// public addresses unless the configuration names the address or sets
+// allow_private. A transport per stream, because the dial check depends on
+// the stream's policy and pooled connections must not cross it.
+func (s *Seeder) originClient(sc StreamConfig) (*http.Client, error) {
+	pol, err := playlist.NewPolicy(playlist.PolicyConfig{
+		URL:            sc.URL,
+		AllowedOrigins: sc.AllowedOrigins,
+		AllowPrivate:   sc.AllowPrivate,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", sc.ID, err)
 	}
+	c := pol.Client(userAgent{rt: pol.Transport(s.originTransport), ua: s.cfg.Origin.UserAgent})
+	s.originClients = append(s.originClients, c)
+	return c, nil
 }
 
 // fetchRetries maps origin.retries to the Fetcher's setting, where 0 means
@@ -242,13 +283,14 @@ func (s *Seeder) addTrackerWith(u string, header http.Header) error {
 	return nil
 }
 
-// newOriginClient is the HTTP client for playlists and segments: bounded
-// connection pools, redirects followed (browsers follow them too).
-func newOriginClient(cfg OriginConfig) *http.Client {
+// newOriginTransport is the template of the streams' origin transports:
+// bounded connection pools and response header timeout. Redirects are
+// followed (browsers follow them too), within each stream's fetch policy.
+func newOriginTransport(cfg OriginConfig) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = max(cfg.Concurrency*2, 8)
 	tr.ResponseHeaderTimeout = cfg.Timeout
-	return &http.Client{Transport: userAgent{rt: tr, ua: cfg.UserAgent}}
+	return tr
 }
 
 type userAgent struct {
@@ -262,6 +304,13 @@ func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set("User-Agent", u.ua)
 	}
 	return u.rt.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the wrapped transport's idle connections.
+func (u userAgent) CloseIdleConnections() {
+	if c, ok := u.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // Run seeds until ctx is cancelled, then shuts down: trackers are told we
@@ -338,7 +387,9 @@ func (s *Seeder) Run(ctx context.Context) error {
 	s.peersWG.Wait()
 	// Kept-alive origin connections would hold the origin's server (the
 	// demo's own, for one) in its graceful shutdown.
-	s.httpClient.CloseIdleConnections()
+	for _, c := range s.originClients {
+		c.CloseIdleConnections()
+	}
 	s.log.Info().Msg("superpeer stopped")
 	return err
 }

@@ -1,6 +1,7 @@
 package seeder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,8 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -482,4 +486,78 @@ func TestPeerPanicIsContained(t *testing.T) {
 	s.spawn(func() { panic("bug reached by a browser") })
 	s.peersWG.Wait()
 	require.Equal(t, 1.0, metricValue(t, reg, "superpeer_peer_panics_total"))
+}
+
+// TestHostilePlaylist attacks a seeder the way a hostile playlist would: its
+// segments point at an internal server on another 127.0.0.1 port, at the
+// cloud metadata address, through a redirect to the internal server, and at
+// a listed name ("localhost") that resolves to loopback. Only the segments
+// of the stream's own origin and of its listed CDN are fetched, announced
+// and served; the internal server receives nothing.
+func TestHostilePlaylist(t *testing.T) {
+	var internalHits atomic.Int64
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		internalHits.Add(1)
+		_, _ = w.Write([]byte("internal secret"))
+	}))
+	t.Cleanup(internal.Close)
+	cdn := playlisttest.NewOrigin()
+	t.Cleanup(cdn.Close)
+	cdnByName := strings.Replace(cdn.URL, "127.0.0.1", "localhost", 1)
+
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{Relay: true, Interval: 1})}
+	t.Cleanup(h.origin.Close)
+	h.origin.SetFile("/master.m3u8", []byte(testMaster))
+	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 2, SegmentSize: 1000, ByteRange: true})
+	own, fromCDN := bytes.Repeat([]byte("o"), 5000), bytes.Repeat([]byte("c"), 6000)
+	h.origin.SetFile("/v0/seg0.ts", own)
+	h.origin.Redirect("/v0/hop.ts", internal.URL+"/admin/secret.ts")
+	cdn.SetFile("/v0/seg4.ts", fromCDN)
+	cdn.SetFile("/v0/seg5.ts", []byte("reached by name"))
+	h.origin.SetFile("/v0/index.m3u8", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n"+
+		"#EXTINF:4,\nseg0.ts\n"+
+		"#EXTINF:4,\n"+internal.URL+"/admin/secret.ts?token=hunter2\n"+
+		"#EXTINF:4,\nhttp://169.254.169.254/latest/meta-data/iam/security-credentials/\n"+
+		"#EXTINF:4,\nhop.ts\n"+
+		"#EXTINF:4,\n"+cdn.URL+"/v0/seg4.ts\n"+
+		"#EXTINF:4,\n"+cdnByName+"/v0/seg5.ts\n"+
+		"#EXT-X-ENDLIST\n"))
+	cfg := testConfig(h.tracker.URL, h.origin.URL+"/master.m3u8")
+	cfg.Streams[0].AllowedOrigins = []string{cdn.URL, cdnByName}
+	startSeeder(t, h, cfg)
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+
+	refused := func(reason string) float64 {
+		return metricValue(t, h.reg, "superpeer_origin_refused_total", "test", "segment", reason)
+	}
+	waitFor(t, 10*time.Second, "refusals", func() bool {
+		// The internal server (directly and at the hop) and localhost at dial time.
+		return refused("private_address") >= 3 && refused("metadata_address") >= 1
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 4})
+	got, err := c.download(0, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, own, got)
+	got, err = c.download(4, 2, 0)
+	require.NoError(t, err)
+	require.Equal(t, fromCDN, got, "a listed CDN is fetched")
+	for _, id := range []int64{1, 2, 3, 5} {
+		_, err := c.download(id, 10+id, 0)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "segment %d is refused, never held", id)
+	}
+	require.Zero(t, internalHits.Load(), "the internal server received no request")
+	require.Zero(t, cdn.Requests("/v0/seg5.ts"), "localhost was refused at dial time")
+	require.Equal(t, 1, h.origin.Requests("/v0/hop.ts"), "the redirect was refused at the hop")
+	require.Equal(t, 2.0, metricValue(t, h.reg, "superpeer_peer_requests_total", "test", "served"))
+	require.Equal(t, 4.0, metricValue(t, h.reg, "superpeer_peer_requests_total", "test", "absent"))
+	require.Equal(t, float64(len(own)+len(fromCDN)+2*1000), metricValue(t, h.reg, "superpeer_origin_fetched_bytes_total", "test"))
+	for _, st := range h.seeder.Status().Streams {
+		require.NotContains(t, st.LastFetchError, "hunter2", "errors of refused requests name the host only")
+	}
 }
