@@ -175,6 +175,7 @@ func (f *Follower) followVariant(ctx context.Context, m *Manifest, i int, events
 	warn := f.warn.With().Int("variant", i).Logger()
 	var last []byte
 	failures := 0
+	var liveCap time.Duration // once the playlist was seen live: its reload interval
 	for {
 		start := f.cfg.Now()
 		body, final, reason, err := f.get(ctx, v.URL, kindPlaylist)
@@ -193,7 +194,13 @@ func (f *Follower) followVariant(ctx context.Context, m *Manifest, i int, events
 			if reason != reasonRefused { // already logged, without the URL
 				warn.Warn().Err(err).Str("reason", reason).Int("attempt", failures).Msg("playlist load failed")
 			}
-			if !sleepCtx(ctx, f.cfg.After, f.retry.delay(failures)) {
+			d := f.retry.delay(failures)
+			if liveCap > 0 {
+				// A live origin that is back must be followed again within
+				// one segment, not after the general backoff's 30 s.
+				d = min(d, liveCap)
+			}
+			if !sleepCtx(ctx, f.cfg.After, d) {
 				return
 			}
 			continue
@@ -213,6 +220,7 @@ func (f *Follower) followVariant(ctx context.Context, m *Manifest, i int, events
 			return
 		}
 		interval := max(pl.TargetDuration, minReload)
+		liveCap = interval
 		if !changed {
 			interval /= 2
 		}

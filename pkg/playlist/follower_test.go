@@ -450,3 +450,21 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestFollowerLiveOutage: while a live playlist's origin is down, it is
+// asked again at least every target duration, not at the general backoff's
+// growing delays, so the stream resumes within a segment of the origin's return.
+func TestFollowerLiveOutage(t *testing.T) {
+	o := playlisttest.NewOrigin()
+	defer o.Close()
+	o.AddMedia("/live/index.m3u8", MediaOptions{Live: true, Segments: 3, Duration: 2})
+	clk := &fastClock{}
+	events := runFollower(t, FollowerConfig{Stream: "s", URL: o.URL + "/live/index.m3u8", Client: o.Client(), Logger: zerolog.Nop(), After: clk.After})
+	nextEvent(t, events) // manifest
+	nextEvent(t, events) // first playlist
+	o.Fail("/live/index.m3u8", http.StatusBadGateway, 12)
+	require.Eventually(t, func() bool { return o.Requests("/live/index.m3u8") >= 14 }, 5*time.Second, time.Millisecond)
+	for i, d := range clk.durations() {
+		require.LessOrEqual(t, d, 2*time.Second, "delay %d", i)
+	}
+}
