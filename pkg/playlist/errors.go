@@ -22,6 +22,10 @@ var ErrTooLarge = errors.New("body too large")
 // the requested byte range.
 var ErrTruncated = errors.New("truncated body")
 
+// ErrNoRoom reports a segment download stopped because FetcherConfig.Memory
+// refused to reserve its bytes: the cache is full.
+var ErrNoRoom = errors.New("no room for the segment")
+
 // ErrBadResponse reports a response that does not fit the request, such as a
 // 206 with a Content-Range other than the one asked for.
 var ErrBadResponse = errors.New("unexpected response")

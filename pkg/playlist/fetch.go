@@ -49,7 +49,24 @@ type FetcherConfig struct {
 	RetryDelay time.Duration
 	// Logger receives debug logs about retries.
 	Logger zerolog.Logger
+	// Memory, when set, accounts for segment bytes as they are read: a
+	// download reserves its bytes before holding them and fails with
+	// ErrNoRoom when the reservation is refused, so downloads in flight are
+	// bounded with what is kept. Fetch hands the reservation of the bytes
+	// it returns to its caller (release len(data) when done with them).
+	Memory Memory
 }
+
+// Memory is a byte allowance shared by downloads and what they keep.
+type Memory interface {
+	// Reserve takes n bytes, or reports false and takes none.
+	Reserve(n int64) bool
+	// Release gives back n bytes.
+	Release(n int64)
+}
+
+// memoryChunk is the step in which a body of unknown length is reserved.
+const memoryChunk = 64 << 10
 
 // Fetcher downloads segment bytes from the origin.
 type Fetcher struct {
@@ -162,13 +179,21 @@ func (f *Fetcher) once(ctx context.Context, seg Segment) (data []byte, retry boo
 		_ = resp.Body.Close()
 		f.cfg.Metrics.fetchedBytes.WithLabelValues(f.cfg.Stream).Add(float64(body.n))
 	}()
+	mem := &holding{m: f.cfg.Memory}
+	defer func() {
+		if err != nil {
+			mem.release(mem.held) // nothing is handed over
+		} else {
+			mem.release(mem.held - int64(len(data))) // the caller owns len(data)
+		}
+	}()
 	switch {
 	case resp.StatusCode == http.StatusOK && seg.Range == nil:
-		return f.readWhole(body, resp.ContentLength)
+		return f.readWhole(body, resp.ContentLength, mem)
 	case resp.StatusCode == http.StatusOK:
-		return readFromFull(body, resp.ContentLength, *seg.Range)
+		return readFromFull(body, resp.ContentLength, *seg.Range, mem)
 	case resp.StatusCode == http.StatusPartialContent && seg.Range != nil:
-		return readPartial(body, resp, *seg.Range)
+		return readPartial(body, resp, *seg.Range, mem)
 	case resp.StatusCode == http.StatusPartialContent:
 		return nil, false, fmt.Errorf("%w: 206 to a request without Range", ErrBadResponse)
 	default:
@@ -178,15 +203,81 @@ func (f *Fetcher) once(ctx context.Context, seg Segment) (data []byte, retry boo
 	}
 }
 
-// readWhole reads a 200 response to a request without Range.
-func (f *Fetcher) readWhole(body io.Reader, contentLength int64) ([]byte, bool, error) {
+// holding is what one download has reserved of a Memory.
+type holding struct {
+	m    Memory
+	held int64
+}
+
+// grow makes sure at least n bytes are reserved.
+func (h *holding) grow(n int64) error {
+	if h.m == nil || n <= h.held {
+		return nil
+	}
+	if !h.m.Reserve(n - h.held) {
+		return fmt.Errorf("%w: %d bytes", ErrNoRoom, n)
+	}
+	h.held = n
+	return nil
+}
+
+func (h *holding) release(n int64) {
+	if h.m != nil && n > 0 {
+		h.m.Release(n)
+		h.held -= n
+	}
+}
+
+// reservingReader reserves memoryChunk steps ahead of what it reads.
+type reservingReader struct {
+	r    io.Reader
+	mem  *holding
+	read int64
+}
+
+func (r *reservingReader) Read(p []byte) (int, error) {
+	if err := r.mem.grow(r.read + memoryChunk); err != nil {
+		return 0, err
+	}
+	p = p[:min(int64(len(p)), r.mem.held-r.read)]
+	n, err := r.r.Read(p)
+	r.read += int64(n)
+	return n, err
+}
+
+// readWhole reads a 200 response to a request without Range. A known
+// length is reserved and read in one buffer; an unknown one as it comes.
+func (f *Fetcher) readWhole(body io.Reader, contentLength int64, mem *holding) ([]byte, bool, error) {
 	limit := f.cfg.MaxSegmentBytes
 	if contentLength > limit {
 		return nil, false, fmt.Errorf("%w: content-length %d > %d", ErrTooLarge, contentLength, limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if contentLength >= 0 {
+		if err := mem.grow(contentLength); err != nil {
+			return nil, false, err
+		}
+		data := make([]byte, contentLength)
+		if n, err := io.ReadFull(body, data); err != nil {
+			return nil, true, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, n, contentLength, err)
+		}
+		if n, _ := body.Read(make([]byte, 1)); n > 0 {
+			return nil, true, fmt.Errorf("%w: more than content-length %d", ErrBadResponse, contentLength)
+		}
+		return data, false, nil
+	}
+	var r io.Reader = io.LimitReader(body, limit+1)
+	if mem.m != nil {
+		r = &reservingReader{r: r, mem: mem}
+	}
+	data, err := io.ReadAll(r)
+	if errors.Is(err, ErrNoRoom) {
+		return nil, false, err
+	}
 	if err != nil {
 		return nil, true, readError(err)
+	}
+	if mem.m != nil && int64(cap(data)) > int64(len(data))+memoryChunk {
+		data = append([]byte(nil), data...) // hold no more than is reserved
 	}
 	if int64(len(data)) > limit {
 		return nil, false, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
@@ -198,9 +289,12 @@ func (f *Fetcher) readWhole(body io.Reader, contentLength int64) ([]byte, bool, 
 }
 
 // readFromFull cuts r out of a 200 response carrying the whole resource.
-func readFromFull(body io.Reader, contentLength int64, r ByteRange) ([]byte, bool, error) {
+func readFromFull(body io.Reader, contentLength int64, r ByteRange, mem *holding) ([]byte, bool, error) {
 	if contentLength >= 0 && contentLength <= r.End {
 		return nil, false, fmt.Errorf("%w: resource of %d bytes ends before range %d-%d", ErrBadResponse, contentLength, r.Start, r.End)
+	}
+	if err := mem.grow(r.Len()); err != nil {
+		return nil, false, err
 	}
 	if n, err := io.CopyN(io.Discard, body, r.Start); err != nil {
 		return nil, true, fmt.Errorf("%w: resource ended after %d bytes, before range %d-%d: %w", ErrTruncated, n, r.Start, r.End, err)
@@ -213,7 +307,7 @@ func readFromFull(body io.Reader, contentLength int64, r ByteRange) ([]byte, boo
 }
 
 // readPartial reads a 206 response, which must hold exactly r.
-func readPartial(body io.Reader, resp *http.Response, r ByteRange) ([]byte, bool, error) {
+func readPartial(body io.Reader, resp *http.Response, r ByteRange, mem *holding) ([]byte, bool, error) {
 	if cr := resp.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
 		if !ok || start != r.Start || end != r.End {
@@ -223,14 +317,14 @@ func readPartial(body io.Reader, resp *http.Response, r ByteRange) ([]byte, bool
 	if resp.ContentLength >= 0 && resp.ContentLength != r.Len() {
 		return nil, false, fmt.Errorf("%w: content-length %d for a %d-byte range", ErrBadResponse, resp.ContentLength, r.Len())
 	}
-	data, err := io.ReadAll(io.LimitReader(body, r.Len()+1))
-	if err != nil {
-		return nil, true, readError(err)
+	if err := mem.grow(r.Len()); err != nil {
+		return nil, false, err
 	}
-	switch {
-	case int64(len(data)) < r.Len():
-		return nil, true, fmt.Errorf("%w: got %d of %d range bytes", ErrTruncated, len(data), r.Len())
-	case int64(len(data)) > r.Len():
+	data := make([]byte, r.Len())
+	if n, err := io.ReadFull(body, data); err != nil {
+		return nil, true, fmt.Errorf("%w: got %d of %d range bytes: %w", ErrTruncated, n, len(data), readError(err))
+	}
+	if n, _ := body.Read(make([]byte, 1)); n > 0 {
 		return nil, false, fmt.Errorf("%w: more than %d range bytes", ErrBadResponse, r.Len())
 	}
 	return data, false, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,5 +209,87 @@ func TestParseContentRange(t *testing.T) {
 		}
 		require.True(t, ok, in)
 		require.Equal(t, [2]int64{want[0], want[1]}, [2]int64{s, e}, in)
+	}
+}
+
+// testMemory is a Memory with a limit that records its peak.
+type testMemory struct {
+	mu          sync.Mutex
+	limit, used int64
+	peak        int64
+}
+
+func (m *testMemory) Reserve(n int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.used+n > m.limit {
+		return false
+	}
+	m.used += n
+	m.peak = max(m.peak, m.used)
+	return true
+}
+
+func (m *testMemory) Release(n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.used -= n
+}
+
+// TestFetcherMemory: downloads reserve their bytes as they read them, so
+// eight 4 MiB downloads at once against a 1 MiB allowance never hold more
+// than the allowance and fail with ErrNoRoom without retrying; what fits is
+// handed over reserved, with and without a Content-Length.
+func TestFetcherMemory(t *testing.T) {
+	big := make([]byte, 4<<20)
+	small := make([]byte, 100_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := big
+		if r.URL.Path == "/small.ts" || r.URL.Path == "/chunked.ts" {
+			body = small
+		}
+		if r.URL.Path == "/chunked.ts" || r.URL.Path == "/bigchunked.ts" {
+			w.Header().Set("Transfer-Encoding", "chunked")
+			for i := 0; i < len(body); i += 10_000 {
+				_, _ = w.Write(body[i:min(len(body), i+10_000)])
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	mem := &testMemory{limit: 1 << 20}
+	reg := NewMetrics(prometheus.NewRegistry())
+	f := NewFetcher(FetcherConfig{Stream: "f", Client: srv.Client(), Metrics: reg, RetryDelay: time.Millisecond, Memory: mem})
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "/big.ts"
+			if i%2 == 1 {
+				path = "/bigchunked.ts"
+			}
+			_, err := f.Fetch(context.Background(), Segment{URL: srv.URL + path})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.ErrorIs(t, err, ErrNoRoom)
+	}
+	require.LessOrEqual(t, mem.peak, mem.limit)
+	require.Zero(t, mem.used, "a failed download keeps nothing")
+
+	for _, path := range []string{"/small.ts", "/chunked.ts"} {
+		data, err := f.Fetch(context.Background(), Segment{URL: srv.URL + path})
+		require.NoError(t, err, path)
+		require.Len(t, data, len(small))
+		require.Equal(t, int64(len(small)), mem.used, "%s: exactly the data is handed over reserved", path)
+		mem.Release(int64(len(data)))
 	}
 }

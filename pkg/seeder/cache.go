@@ -1,6 +1,10 @@
 package seeder
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/superpeer/superpeer/pkg/playlist"
+)
 
 // budget is the process-wide allowance of segment bytes held in memory
 // (cache.max_bytes). Streams reserve bytes before keeping a segment and
@@ -18,8 +22,12 @@ func newBudget(limit int64, m *metrics) *budget {
 	return &budget{limit: limit, m: m}
 }
 
-// reserve takes n bytes from the budget, reporting false when they do not fit.
-func (b *budget) reserve(n int64) bool {
+var _ playlist.Memory = (*budget)(nil)
+
+// Reserve takes n bytes from the budget, reporting false when they do not
+// fit. Segment downloads reserve as they read (playlist.FetcherConfig.Memory),
+// so bytes in flight count as well as bytes kept.
+func (b *budget) Reserve(n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.used+n > b.limit {
@@ -30,8 +38,8 @@ func (b *budget) reserve(n int64) bool {
 	return true
 }
 
-// release returns n bytes to the budget.
-func (b *budget) release(n int64) {
+// Release returns n bytes to the budget.
+func (b *budget) Release(n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= n

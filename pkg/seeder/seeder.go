@@ -220,6 +220,7 @@ func (s *Seeder) streamEnv(sc StreamConfig) (*streamEnv, error) {
 			Retries:         fetchRetries(s.cfg.Origin.Retries),
 			MaxSegmentBytes: int64(s.cfg.Origin.MaxSegmentBytes),
 			Logger:          s.log,
+			Memory:          s.budget,
 		}),
 		budget: s.budget,
 		gens:   generationsNamed(sc.Generations),

@@ -40,7 +40,8 @@ const (
 	segQueued   segState = iota // waiting for a fetch worker
 	segFetching                 // being downloaded
 	segLoaded                   // bytes held and announced
-	segFailed                   // download failed or no cache room; retried at retryAt
+	segFailed                   // download failed; retried at retryAt
+	segParked                   // no cache room (VOD): fetched again only once there is room
 )
 
 // segment is one media segment of a variant, owned by the stream goroutine.
@@ -66,6 +67,9 @@ type variant struct {
 	order  []*segment          // the current playlist, in order
 	legacy []legacyEntry       // entries from before a live playlist ended (see onPlaylist)
 
+	held        int64 // bytes of the loaded segments
+	heldCount   int   // loaded segments
+	parked      int   // segments waiting for cache room
 	live        bool
 	gotPlaylist bool
 	target      time.Duration
@@ -161,7 +165,18 @@ func (st *stream) run(ctx context.Context) error {
 		g.Go(func() error { st.worker(ctx); return nil })
 	}
 	g.Go(func() error { return st.loop(ctx, events) })
-	return g.Wait()
+	err := g.Wait()
+	// Downloads that finished after the loop stopped hold reserved bytes.
+	for {
+		select {
+		case r := <-st.results:
+			if r.err == nil {
+				st.env.budget.Release(int64(len(r.data)))
+			}
+		default:
+			return err
+		}
+	}
 }
 
 // worker downloads queued segments. The fetcher retries transient errors.
@@ -175,6 +190,9 @@ func (st *stream) worker(ctx context.Context) {
 			select {
 			case st.results <- fetchResult{seg: seg, data: data, err: err}:
 			case <-ctx.Done():
+				if err == nil {
+					st.env.budget.Release(int64(len(data)))
+				}
 				return
 			}
 		}
@@ -268,6 +286,7 @@ func (st *stream) onPlaylist(v *variant, pl *playlist.MediaPlaylist) {
 	v.live, v.gotPlaylist, v.target = pl.Live, true, pl.TargetDuration
 	v.order = make([]*segment, 0, len(pl.Segments))
 	inPlaylist := make(map[string]bool, len(pl.Segments))
+	var added []*segment
 	for _, ps := range pl.Segments {
 		if inPlaylist[ps.Key] {
 			continue // the same segment twice: announced once
@@ -277,11 +296,17 @@ func (st *stream) onPlaylist(v *variant, pl *playlist.MediaPlaylist) {
 		if sg == nil {
 			sg = &segment{v: v, state: segQueued, appeared: now}
 			v.byKey[ps.Key] = sg
-			st.queue = append(st.queue, sg)
+			added = append(added, sg)
 		}
 		sg.seg, sg.removedAt = ps, time.Time{}
 		v.order = append(v.order, sg)
 	}
+	if pl.Live {
+		// Live browsers play at the edge: fetch the newest first, so that a
+		// long DVR window that does not fit the cache still has its edge.
+		slices.Reverse(added)
+	}
+	st.queue = append(st.queue, added...)
 	for key, sg := range v.byKey {
 		if !inPlaylist[key] && sg.removedAt.IsZero() {
 			sg.removedAt = now
@@ -295,9 +320,16 @@ func (st *stream) onFetched(r fetchResult) {
 	sg := r.seg
 	v := sg.v
 	if v.byKey[sg.seg.Key] != sg {
-		return // evicted while downloading
+		if r.err == nil {
+			st.env.budget.Release(int64(len(r.data))) // evicted while downloading
+		}
+		return
 	}
 	v.dirty = true
+	if errors.Is(r.err, playlist.ErrNoRoom) {
+		st.noRoom(sg)
+		return
+	}
 	if r.err != nil {
 		st.retryLater(sg)
 		st.env.stats.lastError.Store(&fetchError{msg: r.err.Error(), at: st.env.now()})
@@ -307,23 +339,70 @@ func (st *stream) onFetched(r fetchResult) {
 		}
 		return
 	}
-	if !st.env.budget.reserve(int64(len(r.data))) {
-		st.env.metrics.cacheRejected.Inc()
-		if !st.warned {
-			st.warned = true
-			st.log.Warn().Int64("cache_limit_bytes", st.env.cacheLimit).
-				Msg("cache full: segments are not kept; raise cache.max_bytes")
-		}
-		st.retryLater(sg)
-		return
-	}
 	if r.data == nil {
 		r.data = []byte{} // held, if empty: nil means not loaded
 	}
 	sg.state, sg.data, sg.loadedAt = segLoaded, r.data, st.env.now()
+	v.held += int64(len(r.data))
+	v.heldCount++
 	st.env.stats.fetchedBytes.Add(int64(len(r.data)))
 	st.env.metrics.segmentsCached.Inc()
 	st.env.metrics.segmentLag.Observe(st.env.now().Sub(sg.appeared).Seconds())
+}
+
+// noRoom handles a segment the cache could not take. A live variant gives
+// up its oldest segments for it: browsers play at the live edge. A VOD
+// segment waits, without being fetched again, until there is room: fetching
+// what cannot be kept would only load the origin.
+func (st *stream) noRoom(sg *segment) {
+	v := sg.v
+	st.env.metrics.cacheRejected.Inc()
+	if !st.warned {
+		st.warned = true
+		st.log.Warn().Int64("cache_limit_bytes", st.env.cacheLimit).
+			Msg("cache full: segments are not kept; raise cache.max_bytes")
+	}
+	if v.live && st.evictOldest(v, sg, max(v.avgSize(), 1)) {
+		sg.state = segQueued
+		st.queue = append([]*segment{sg}, st.queue...)
+		return
+	}
+	sg.state = segParked
+	v.parked++
+}
+
+// evictOldest frees at least want bytes of v's segments older than sg:
+// those that left the playlist first, then the playlist's oldest. It
+// reports whether it freed enough.
+func (st *stream) evictOldest(v *variant, sg *segment, want int64) bool {
+	freed := int64(0)
+	for key, old := range v.byKey {
+		if freed >= want {
+			break
+		}
+		if old.state == segLoaded && !old.removedAt.IsZero() {
+			freed += int64(len(old.data))
+			st.evict(v, key, old)
+		}
+	}
+	for _, old := range v.order {
+		if freed >= want || old == sg || old.seg.Sequence >= sg.seg.Sequence {
+			break
+		}
+		if old.state == segLoaded {
+			freed += int64(len(old.data))
+			st.unload(v, old)
+		}
+	}
+	return freed >= want
+}
+
+// avgSize is the mean size of v's held segments, 0 before any.
+func (v *variant) avgSize() int64 {
+	if v.heldCount == 0 {
+		return 0
+	}
+	return v.held / int64(v.heldCount)
 }
 
 func (st *stream) retryLater(sg *segment) {
@@ -349,6 +428,16 @@ func (st *stream) maintain() {
 				sg.state = segQueued
 				st.queue = append(st.queue, sg)
 				v.dirty = true
+			}
+		}
+		if v.parked > 0 && !v.live && st.env.budget.free() > 2*max(v.avgSize(), 1) {
+			// Room again (another stream shrank): fetch what waited, in order.
+			for _, sg := range v.order {
+				if sg.state == segParked {
+					sg.state = segQueued
+					v.parked--
+					st.queue = append(st.queue, sg)
+				}
 			}
 		}
 	}
@@ -382,9 +471,22 @@ func (st *stream) publish() {
 func (st *stream) evict(v *variant, key string, sg *segment) {
 	delete(v.byKey, key)
 	v.legacy = slices.DeleteFunc(v.legacy, func(e legacyEntry) bool { return e.sg == sg })
+	st.unload(v, sg)
+	if sg.state == segParked {
+		v.parked--
+	}
+}
+
+// unload drops a segment's bytes; it stays known (in the playlist, not
+// fetched again) if it is not evicted.
+func (st *stream) unload(v *variant, sg *segment) {
 	if sg.state == segLoaded {
-		st.env.budget.release(int64(len(sg.data)))
+		st.env.budget.Release(int64(len(sg.data)))
 		st.env.metrics.segmentsCached.Dec()
+		v.held -= int64(len(sg.data))
+		v.heldCount--
+		sg.state = segParked
+		v.parked++
 	}
 	sg.data = nil
 	v.dirty = true
@@ -423,8 +525,18 @@ func (st *stream) dispatch() {
 			st.queue = st.queue[1:] // stale entry
 			continue
 		}
-		if st.env.budget.free() <= 0 {
-			return
+		if free := st.env.budget.free(); free <= 0 || free < sg.v.avgSize() {
+			// Never fetch what cannot be kept. A live variant gives up its
+			// oldest segments for a newer one; anything else waits for
+			// room, and the queue goes on (a newer live segment behind it
+			// must not wait for it).
+			if !sg.v.live || !st.evictOldest(sg.v, sg, max(sg.v.avgSize(), 1)) {
+				st.queue = st.queue[1:]
+				sg.state = segParked
+				sg.v.parked++
+				st.env.metrics.cacheRejected.Inc()
+				continue
+			}
 		}
 		select {
 		case st.jobs <- sg:
