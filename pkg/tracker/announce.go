@@ -75,8 +75,11 @@ func waitInterval(ctx context.Context, a *announcer, d time.Duration) bool {
 }
 
 // offers asks the Handler for offers, within OfferTimeout, and keeps the
-// valid ones.
+// valid ones. With a negative OffersPerAnnounce it asks for none.
 func (c *Client) offers(ctx context.Context, s *swarm) []wire.TrackerOffer {
+	if c.cfg.OffersPerAnnounce < 0 {
+		return nil
+	}
 	octx, cancel := context.WithTimeout(ctx, c.cfg.OfferTimeout)
 	defer cancel()
 	local := s.h.Offers(octx, c.cfg.OffersPerAnnounce)
@@ -103,10 +106,15 @@ func (c *Client) announce(s *swarm, event string, offers []wire.TrackerOffer) ([
 	zero := int64(0)
 	for {
 		numwant := int64(len(offers))
+		// numwant is the number of offers actually sent, and "offers" is
+		// always present, [] when there are none: what the bittorrent-tracker
+		// client (2.x, 0.6) and P2PML 5.x's own client send when they make no
+		// offers. wt-tracker relays only with an integer numwant; the
+		// bittorrent-tracker server takes the count from "offers".
 		m := wire.TrackerMessage{Action: "announce", NumWant: &numwant, Uploaded: &zero, Downloaded: &zero,
-			Event: event, InfoHash: s.infoHash, PeerID: s.peerID, TrackerID: trackerID}
-		if len(offers) > 0 {
-			m.Offers = offers
+			Event: event, InfoHash: s.infoHash, PeerID: s.peerID, TrackerID: trackerID, Offers: offers}
+		if offers == nil {
+			m.Offers = []wire.TrackerOffer{}
 		}
 		b := m.AppendJSON(nil)
 		if len(b) <= c.cfg.MaxOutgoingBytes {

@@ -41,8 +41,18 @@ type Config struct {
 	// maxPayloadLength): offers are dropped from an announce until it fits.
 	MaxOutgoingBytes int
 	// OffersPerAnnounce is the number of offers asked of the Handler per
-	// announce (default 10: Novage's production tracker relays at most 10,
-	// wt-tracker 20 by default, browsers send 5).
+	// announce; 0 takes the default, 10, and a negative value makes none, so
+	// the swarm only answers offers (announces then carry numwant 0 and
+	// offers [], as a full P2PML 5.x browser sends). Every announce's
+	// numwant is the number of offers it actually carries.
+	//
+	// Why 10 rather than the 5 browsers send: a tracker relays each offer to
+	// a different peer, at most min(offers, numwant, 20, swarm size - 1) on
+	// wt-tracker (10 on Novage's production tracker), so one announce per
+	// interval reaches up to 10 browsers instead of 5, and a seed has no
+	// browser's CPU budget for gathering (superpeer's candidates are known
+	// at once). Offers that reach no one cost a pending slot until they
+	// time out, which the seeder bounds on its own.
 	OffersPerAnnounce int
 	// OfferTimeout bounds Handler.Offers (default 10 s).
 	OfferTimeout time.Duration
@@ -81,6 +91,9 @@ const (
 	stableAfter = time.Minute
 	// maxInterval caps tracker intervals (garbage protection, no overflow).
 	maxInterval = time.Hour
+	// defaultOffersPerAnnounce is Config.OffersPerAnnounce's default; the
+	// field's comment says why 10.
+	defaultOffersPerAnnounce = 10
 )
 
 func (cfg *Config) setDefaults() {
@@ -95,8 +108,8 @@ func (cfg *Config) setDefaults() {
 	if cfg.MaxOutgoingBytes <= 0 {
 		cfg.MaxOutgoingBytes = 64 << 10
 	}
-	if cfg.OffersPerAnnounce <= 0 {
-		cfg.OffersPerAnnounce = 10
+	if cfg.OffersPerAnnounce == 0 {
+		cfg.OffersPerAnnounce = defaultOffersPerAnnounce
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 256
@@ -195,8 +208,15 @@ func (c *Client) Connected() bool {
 
 // Join adds a swarm and announces it on the current and every later
 // connection until leave is called; leave sends a "stopped" announce. Both ids
-// are binary strings of 20 bytes; use a distinct peer id per swarm (as P2P
-// Media Loader does): wt-tracker keeps a peer id in one swarm at a time.
+// are binary strings of 20 bytes.
+//
+// Use the same peer id in every swarm of a Client, as P2PML 5.x and 0.6
+// browsers do over their one socket per tracker: wt-tracker (Novage's
+// tracker, fast-tracker.ts processAnnounce) closes a socket on which a second
+// peer id announces ("different peer_id on the same connection"), and would
+// do so again after every reconnect. bittorrent-tracker and trackerserver
+// accept several (P2PML 2.x sends one per swarm), so a second peer id is
+// allowed here, with a warning.
 func (c *Client) Join(infoHash, peerID string, h Handler) (leave func(), err error) {
 	if len(infoHash) != 20 || len(peerID) != 20 {
 		return nil, fmt.Errorf("join %x: %w", infoHash, ErrInvalidID)
@@ -209,6 +229,13 @@ func (c *Client) Join(infoHash, peerID string, h Handler) (leave func(), err err
 	defer c.mu.Unlock()
 	if _, ok := c.swarms[infoHash]; ok {
 		return nil, fmt.Errorf("join %x: %w", infoHash, ErrAlreadyJoined)
+	}
+	for _, o := range c.swarms {
+		if o.peerID != peerID {
+			c.warn.Warn().Str("swarm", fmt.Sprintf("%x", infoHash)).
+				Msg("second peer id on one tracker socket: wt-tracker closes such sockets")
+			break
+		}
 	}
 	c.swarms[infoHash] = s
 	c.m.swarms.Set(float64(len(c.swarms)))

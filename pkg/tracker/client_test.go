@@ -208,17 +208,15 @@ func announceJSON(event, ih, pid string, f *fakeSwarm, first, n int) string {
 		fmt.Fprintf(&sb, `"event":%q,`, event)
 	}
 	fmt.Fprintf(&sb, `"action":"announce","info_hash":%q,"peer_id":%q`, ih, pid)
-	if n > 0 {
-		sb.WriteString(`,"offers":[`)
-		for i := first; i < first+n; i++ {
-			if i > first {
-				sb.WriteString(",")
-			}
-			fmt.Fprintf(&sb, `{"offer":{"type":"offer","sdp":"v=0\r\no=- %d 2 IN IP4 127.0.0.1\r\ns=%s\r\n"},"offer_id":%q}`,
-				i, f.name, offerIDFor(f.name, i))
+	sb.WriteString(`,"offers":[`) // [] without offers, as browsers send with numwant 0
+	for i := first; i < first+n; i++ {
+		if i > first {
+			sb.WriteString(",")
 		}
-		sb.WriteString("]")
+		fmt.Fprintf(&sb, `{"offer":{"type":"offer","sdp":"v=0\r\no=- %d 2 IN IP4 127.0.0.1\r\ns=%s\r\n"},"offer_id":%q}`,
+			i, f.name, offerIDFor(f.name, i))
 	}
+	sb.WriteString("]")
 	sb.WriteString("}")
 	return sb.String()
 }
@@ -635,7 +633,7 @@ func TestOfferTimeout(t *testing.T) {
 	b, err := conn.Next(testCtx(t))
 	require.NoError(t, err)
 	// Announced anyway, without offers.
-	require.Equal(t, announceJSON("started", ih, pid, slow, 0, 0), string(b))
+	require.Equal(t, announceJSON("started", ih, pid, slow, 0, 0), string(b)) // numwant 0, offers []
 }
 
 func TestOutgoingSizeLimit(t *testing.T) {

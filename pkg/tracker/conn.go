@@ -193,10 +193,16 @@ func (c *Client) handle(cn *conn, b []byte) {
 		return
 	}
 
-	if m.InfoHash == "" && m.FailureReason != "" {
+	if m.InfoHash == "" && kind == wire.TrackerKindResponse && (m.FailureReason != "" || m.WarningMessage != "") {
 		// bittorrent-tracker answers a request it cannot parse with a bare
-		// {"failure reason"}: it names no swarm.
-		c.warn.Warn().Str("reason", m.FailureReason).Msg("tracker failure")
+		// {"failure reason"}: it names no swarm. P2PML 5.x reports such
+		// failures and warnings whatever swarm they name; so do we, in the log.
+		if m.FailureReason != "" {
+			c.warn.Warn().Str("reason", m.FailureReason).Msg("tracker failure")
+		}
+		if m.WarningMessage != "" {
+			c.warn.Warn().Str("warning", m.WarningMessage).Msg("tracker warning")
+		}
 		return
 	}
 	c.mu.Lock()

@@ -29,6 +29,20 @@
 //   - when Run's context ends, a best-effort "stopped" announce is written for
 //     every joined swarm within 2 s before the socket is closed.
 //
+// Dialects (shared/docs/protocol-v3.md §3, protocol-v2.md §3, protocol-v0.6.md
+// §4): announces are written byte for byte as the bittorrent-tracker client
+// of P2PML 2.x and 0.6 writes them, which every tracker accepts. numwant is
+// the number of offers the announce carries, "offers" [] when none (what
+// both that client and P2PML 5.x send), so wt-tracker, which relays only with
+// an integer numwant, relays exactly those. "tracker id" is echoed as
+// "trackerid" per swarm. "warning message" is reported with the response;
+// "failure reason" stops its processing, as in both browser clients. Offers
+// and answers are delivered as they come, also when one remote peer both
+// offers to us and answers our offer (glare): the Handler decides which
+// handshake to keep (5.x keeps the lower peer id's offer). Use one peer id
+// for all swarms of a Client (see Client.Join): wt-tracker allows one per
+// socket.
+//
 // The embedded tracker server these clients (and browsers) can announce to
 // is the sibling package trackerserver.
 package tracker

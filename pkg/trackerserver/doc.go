@@ -1,18 +1,29 @@
 // Package trackerserver is superpeer's embedded WebTorrent tracker: Server,
-// which browsers of every P2P Media Loader generation (2.3, 2.2 and 0.6) and
-// the client of package tracker can announce to. It shares only the codec,
+// which browsers of every P2P Media Loader generation (5.x, 2.3, 2.2 and 0.6)
+// and the client of package tracker can announce to. It shares only the codec,
 // pkg/wire, with that client (as tailscale's derpserver sits beside derp).
 //
 // It implements Novage/wt-tracker's FastTracker algorithm (src/fast-tracker.ts):
 // peers keyed by peer_id across swarms and connections, offers relayed to
 // min(others, offers, MaxOffers, numwant) distinct peers (all of them when
 // that covers the swarm, else a window from a random start), answers routed
-// by to_peer_id with to_peer_id removed, "stopped" removing one membership,
-// memberships expiring after 2 × Interval without an announce, a peer_id seen
-// on a new socket removed from the old one first. Where it deviates, it does
-// so to keep one client's fault from costing it (or others) every swarm:
-//   - an answer to an unknown peer is counted and dropped; wt-tracker closes
-//     the answerer's socket, which a browser shares for all swarms of the page;
+// by to_peer_id within their info hash with to_peer_id removed, "stopped"
+// removing one membership, memberships expiring after 2 × Interval without an
+// announce, a peer_id seen on a new socket removed from the old one first. Where it deviates, it does
+// so to keep one client's fault from costing it (or others) every swarm.
+//
+// Dialects: a socket may carry one peer id in many swarms (P2PML 5.x and 0.6,
+// which wt-tracker requires) or a peer id per swarm (2.x); numwant is the
+// number of offers to relay, 0 (5.x at its peer limit, with offers []) only
+// registers the peer, which still receives others' offers; no "tracker id"
+// is issued (neither wt-tracker nor bittorrent-tracker's ws server does) and a
+// "trackerid" in requests is ignored; when two peers offer to each other at
+// once (glare), both offers and both answers are relayed and the peers pick
+// one handshake. Deviations from wt-tracker:
+//   - an answer to a peer not in its swarm is counted and dropped; wt-tracker
+//     closes the answerer's socket, which a browser shares for all swarms of
+//     the page;
+//   - several peer ids may share a socket (2.x); wt-tracker closes it;
 //   - other bad messages get a "failure reason" (bittorrent-tracker wording)
 //     and the socket stays; 16 invalid messages in a row, or a frame over
 //     MaxMessageBytes, close it (1008, 1009);

@@ -383,10 +383,15 @@ func (s *Server) stop(c *sconn, m *wire.RawTrackerMessage) bool {
 }
 
 // answer forwards an answer to the peer named by to_peer_id, without
-// to_peer_id (wt-tracker processAnswer). An answer to a peer the tracker does
-// not know is counted and dropped: that peer has usually just left (the
-// browser answers after up to 5 s of ICE gathering), which is no fault of the
-// answerer, so unlike wt-tracker the answerer's socket is kept.
+// to_peer_id (wt-tracker processAnswer), if that peer is in the swarm the
+// answer names: a 5.x or 0.6 browser uses one peer id in all its swarms, so
+// the id alone does not say where the offer was made; wt-tracker looks the
+// peer up in that swarm too. An answer to a peer that is not there is counted
+// and dropped: that peer has usually just left (the browser answers after up
+// to 5 s of ICE gathering), which is no fault of the answerer, so unlike
+// wt-tracker the answerer's socket is kept. Nor is the answerer required to
+// be in the swarm (wt-tracker requires it): an answer is judged by where it
+// goes, not by what its sender announced.
 func (s *Server) answer(c *sconn, m *wire.RawTrackerMessage) bool {
 	switch {
 	case !m.InfoHash.Valid():
@@ -408,7 +413,7 @@ func (s *Server) answer(c *sconn, m *wire.RawTrackerMessage) bool {
 	}
 	s.mu.Lock()
 	var to *sconn
-	if p := s.peers[m.ToPeerID.Bytes]; p != nil {
+	if p := s.peers[m.ToPeerID.Bytes]; p != nil && isMember(p, s.swarms[m.InfoHash.Bytes]) {
 		to = p.c
 	}
 	s.mu.Unlock()
@@ -510,6 +515,24 @@ func (s *Server) expire(now time.Time) int {
 		s.log.Debug().Int("expired", n).Msg("expired tracker memberships")
 	}
 	return n
+}
+
+// isMember reports whether p is in sw (nil: no such swarm), scanning the
+// shorter of p's memberships and sw's members: a seed is in many swarms, a
+// swarm may hold thousands of peers, an answer names one of each.
+func isMember(p *tpeer, sw *tswarm) bool {
+	if sw == nil {
+		return false
+	}
+	if len(p.ms) <= len(sw.members) {
+		return p.find(sw) != nil
+	}
+	for _, q := range sw.members {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // emptyLit reports whether a string literal is absent (nil) or "".

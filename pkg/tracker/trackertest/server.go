@@ -43,6 +43,10 @@ type Options struct {
 	Accept func(r *http.Request) bool
 	// IgnorePings makes the server not answer pings, like a dead peer.
 	IgnorePings bool
+	// OnePeerIDPerConn makes the relay close a socket on which a second peer
+	// id announces, as wt-tracker does (fast-tracker.ts processAnnounce:
+	// "different peer_id on the same connection").
+	OnePeerIDPerConn bool
 }
 
 // Server is a loopback WebSocket tracker.
@@ -148,6 +152,8 @@ type Conn struct {
 	binary []bool
 	notify chan struct{} // closed and replaced when a frame arrives
 	next   int
+
+	peerID string // the relay's first peer id seen on this socket (reader goroutine)
 }
 
 func (c *Conn) readLoop() {
@@ -271,12 +277,7 @@ func (s *Server) relay(c *Conn, b []byte) {
 	switch {
 	case m.Event == "" && m.Answer != nil:
 		s.mu.Lock()
-		var to *Conn
-		for _, peers := range s.swarms {
-			if pc, ok := peers[m.ToPeerID]; ok {
-				to = pc
-			}
-		}
+		to := s.swarms[m.InfoHash][m.ToPeerID]
 		s.mu.Unlock()
 		if to == nil {
 			c.Close() // wt-tracker: TrackerError "answer: to_peer_id is not in the swarm"
@@ -292,6 +293,14 @@ func (s *Server) relay(c *Conn, b []byte) {
 		}
 		s.mu.Unlock()
 	default:
+		if s.opts.OnePeerIDPerConn {
+			if c.peerID == "" {
+				c.peerID = m.PeerID
+			} else if c.peerID != m.PeerID {
+				c.Close() // wt-tracker: "announce: different peer_id on the same connection"
+				return
+			}
+		}
 		s.mu.Lock()
 		peers := s.swarms[m.InfoHash]
 		if peers == nil {
