@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/superpeer/superpeer/pkg/wire"
@@ -96,4 +97,20 @@ func TestByteSize(t *testing.T) {
 	}
 	require.Equal(t, "64MiB", ByteSize(64<<20).String())
 	require.Equal(t, "1000B", ByteSize(1000).String())
+}
+
+// TestOffersPerAnnounceZero: offers_per_announce 0 means superpeer makes no
+// offers at all, not the tracker client's default.
+func TestOffersPerAnnounceZero(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Trackers = []string{"ws://127.0.0.1:1"}
+	cfg.Streams = []StreamConfig{{ID: "s", URL: "http://127.0.0.1:1/m.m3u8"}}
+	cfg.TrackerClient.OffersPerAnnounce = 0
+	s, err := New(cfg, Options{Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	require.Negative(t, s.trackerCfg.OffersPerAnnounce)
+	cfg.TrackerClient.OffersPerAnnounce = 7
+	s, err = New(cfg, Options{Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	require.Equal(t, 7, s.trackerCfg.OffersPerAnnounce)
 }

@@ -152,7 +152,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		Logger:            s.log,
 		Metrics:           tracker.NewMetrics(opts.Registry),
 		MaxMessageBytes:   int64(cfg.TrackerClient.MaxMessageBytes),
-		OffersPerAnnounce: cfg.TrackerClient.OffersPerAnnounce,
+		OffersPerAnnounce: offersPerAnnounce(cfg.TrackerClient.OffersPerAnnounce),
 		PingInterval:      cfg.TrackerClient.PingInterval,
 	}
 	seen := map[string]bool{}
@@ -259,6 +259,15 @@ func (s *Seeder) originClient(sc StreamConfig) (*http.Client, error) {
 	c := pol.Client(userAgent{rt: pol.Transport(s.originTransport), ua: s.cfg.Origin.UserAgent})
 	s.originClients = append(s.originClients, c)
 	return c, nil
+}
+
+// offersPerAnnounce maps tracker_client.offers_per_announce to the client's
+// setting, where 0 means its default and a negative number none.
+func offersPerAnnounce(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // fetchRetries maps origin.retries to the Fetcher's setting, where 0 means
