@@ -2,7 +2,9 @@ package playlist
 
 import (
 	"bytes"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"strconv"
@@ -124,7 +126,11 @@ func ParseMPD(body []byte, finalURL *url.URL) (d *DASH, err error) {
 			d, err = nil, fmt.Errorf("%w: mpd parser panic: %v", ErrMalformed, r)
 		}
 	}()
-	m, err := mpd.MPDFromBytes(bytes.TrimPrefix(body, utf8BOM))
+	body = bytes.TrimPrefix(body, utf8BOM)
+	if err := checkXML(body); err != nil {
+		return nil, err
+	}
+	m, err := mpd.MPDFromBytes(canonicalXML(body))
 	if err != nil {
 		return nil, fmt.Errorf("%w: mpd: %w", ErrMalformed, err)
 	}
@@ -173,6 +179,84 @@ func ParseMPD(body []byte, finalURL *url.URL) (d *DASH, err error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkXML requires a well-formed XML document whose only content outside
+// the root element is markup and white space, checked with the standard
+// library's decoder before dash-mpd sees it: dash-mpd's own fork of
+// encoding/xml loops forever on some input that breaks these rules (found
+// by FuzzParseMPD: a truncated attribute ending in NUL, text such as
+// "?xml ...?>" before the root element).
+func checkXML(body []byte) error {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	depth, roots := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if roots != 1 {
+				return fmt.Errorf("%w: xml: %d root elements", ErrMalformed, roots)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: xml: %w", ErrMalformed, err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(tok)) > 0 {
+				return fmt.Errorf("%w: xml: text outside the root element", ErrMalformed)
+			}
+		}
+	}
+}
+
+// canonicalXML rewrites a document checkXML accepted as elements,
+// attributes (the first of duplicates) and text only, escaped by the
+// standard library, so that dash-mpd's decoder never sees processing
+// instructions, comments, directives or unusual spellings it may loop on
+// (FuzzParseMPD found "<?l?>" with duplicate attributes).
+func canonicalXML(body []byte) []byte {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var out bytes.Buffer
+	out.Grow(len(body))
+	name := func(n xml.Name) string {
+		if n.Space != "" {
+			return n.Space + ":" + n.Local
+		}
+		return n.Local
+	}
+	for {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return out.Bytes()
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			out.WriteString("<" + name(tok.Name))
+			seen := map[xml.Name]bool{}
+			for _, a := range tok.Attr {
+				if seen[a.Name] {
+					continue
+				}
+				seen[a.Name] = true
+				out.WriteString(" " + name(a.Name) + `="`)
+				_ = xml.EscapeText(&out, []byte(a.Value))
+				out.WriteString(`"`)
+			}
+			out.WriteString(">")
+		case xml.EndElement:
+			out.WriteString("</" + name(tok.Name) + ">")
+		case xml.CharData:
+			_ = xml.EscapeText(&out, tok)
+		}
+	}
 }
 
 // parsePeriods computes period timing (Shaka dash_parser.js parsePeriods_)

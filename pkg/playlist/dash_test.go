@@ -95,3 +95,42 @@ func TestDASHCorpus(t *testing.T) {
 		})
 	}
 }
+
+// TestParseMPDErrors checks that hostile or unsupported MPDs fail with the
+// package's errors, quickly and without large allocations.
+func TestParseMPDErrors(t *testing.T) {
+	const head = `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT10S">`
+	asv := func(inner string) string {
+		return head + `<Period><AdaptationSet contentType="video">` + inner + `</AdaptationSet></Period></MPD>`
+	}
+	cases := []struct {
+		name, body string
+		parseErr   error // from ParseMPD, or nil
+		listErr    error // from Playlist
+	}{
+		{"not xml", "#EXTM3U", ErrMalformed, nil},
+		{"truncated", head + `<Period`, ErrMalformed, nil},
+		{"no period", head + `</MPD>`, ErrMalformed, nil},
+		{"no streams", head + `<Period><AdaptationSet contentType="text"><Representation id="t"/></AdaptationSet></Period></MPD>`, ErrMalformed, nil},
+		{"xlink period", head + `<Period xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="https://x/p"/></MPD>`, ErrUnsupported, nil},
+		{"dynamic without ast", `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic"><Period/></MPD>`, ErrMalformed, nil},
+		{"template without media", asv(`<SegmentTemplate duration="1"/><Representation id="v"/>`), ErrMalformed, nil},
+		{"huge repeat", asv(`<SegmentTemplate media="$Time$"><SegmentTimeline><S t="0" d="1" r="2000000000"/></SegmentTimeline></SegmentTemplate><Representation id="v"/>`), nil, ErrTooLarge},
+		{"huge r=-1", asv(`<SegmentTemplate media="$Time$" timescale="1000000000"><SegmentTimeline><S t="0" d="1" r="-1"/></SegmentTimeline></SegmentTemplate><Representation id="v"/>`), nil, ErrTooLarge},
+		{"too many numbers", asv(`<SegmentTemplate media="$Number$" timescale="1000000" duration="1"/><Representation id="v"/>`), nil, ErrTooLarge},
+		{"time above 2^53", asv(`<SegmentTemplate media="$Time$"><SegmentTimeline><S t="18014398509481984" d="1"/></SegmentTimeline></SegmentTemplate><Representation id="v"/>`), nil, ErrUnsupported},
+		{"segment base without index", asv(`<Representation id="v"><SegmentBase/></Representation>`), ErrMalformed, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := ParseMPD([]byte(c.body), mustURL(t, "https://a.example/m.mpd"))
+			if c.parseErr != nil {
+				require.ErrorIs(t, err, c.parseErr)
+				return
+			}
+			require.NoError(t, err)
+			_, _, err = d.Playlist(d.Manifest.Variants[0], time.Time{}, nil)
+			require.ErrorIs(t, err, c.listErr)
+		})
+	}
+}

@@ -92,3 +92,31 @@ func TestFollowerDASHLive(t *testing.T) {
 	require.Equal(t, 2, o.Requests("/live/manifest.mpd"))
 	noEvent(t, events)
 }
+
+// TestFollowerDASHSegmentBase serves the single-file MP4 and checks that the
+// follower reads its sidx with a range request and that the Fetcher can
+// download the resulting ranges.
+func TestFollowerDASHSegmentBase(t *testing.T) {
+	o := playlisttest.NewOrigin()
+	defer o.Close()
+	for _, name := range []string{"base.mpd", "video.mp4"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "dash", "single", name))
+		require.NoError(t, err)
+		o.SetFile("/od/"+name, b)
+	}
+	clk := newFakeClock()
+	events := runFollower(t, FollowerConfig{
+		Stream: "od", URL: o.URL + "/od/base.mpd", Client: o.Client(), Logger: zerolog.Nop(),
+		Now: clk.Now, After: clk.After,
+	})
+	nextEvent(t, events)
+	pl := nextEvent(t, events).Playlist
+	require.Equal(t, []int64{0, 4, 8, 12}, segmentIDs(pl))
+	require.Equal(t, &ByteRange{Start: 926, End: 23911}, pl.Segments[0].Range)
+	require.Equal(t, 1, o.Requests("/od/video.mp4"))
+	data, err := NewFetcher(FetcherConfig{Client: o.Client()}).Fetch(t.Context(), pl.Segments[1])
+	require.NoError(t, err)
+	require.Len(t, data, 48584-23912+1)
+	require.Equal(t, "moof", string(data[4:8]))
+	noEvent(t, events)
+}
