@@ -3,6 +3,7 @@ module github.com/superpeer/superpeer
 go 1.26.8
 
 require (
+	github.com/Eyevinn/dash-mpd v0.14.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/grafov/m3u8 v0.12.1
 	github.com/pion/datachannel v1.6.3
@@ -19,6 +20,7 @@ require (
 )
 
 require (
+	github.com/barkimedes/go-deepcopy v0.0.0-20220514131651-17c30cfc62df // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect

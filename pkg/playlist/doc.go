@@ -1,7 +1,14 @@
-// Package playlist follows one HLS stream at its origin and exposes it exactly
-// as the hls.js integration of P2P Media Loader (p2p-media-loader-hlsjs 2.2.x
-// and 2.3.x on hls.js 1.6) sees it, and downloads segment bytes. It knows
-// nothing about peers, swarms or trackers.
+// Package playlist follows one HLS or DASH stream at its origin and exposes it
+// exactly as the hls.js integration of P2P Media Loader (p2p-media-loader-hlsjs
+// 2.2.x and 2.3.x on hls.js 1.6) or its Shaka integration
+// (p2p-media-loader-shaka 2.x on Shaka 4, and 0.6 on Shaka 2.5) sees it, and
+// downloads segment bytes. It knows nothing about peers, swarms or trackers.
+//
+// The format is detected from the manifest body (Manifest.Format): an XML
+// document is a DASH MPD, parsed by ParseMPD and listed by DASH.Playlist;
+// anything else is HLS. Both come out as the same Manifest, Variant,
+// MediaPlaylist and Segment types and the same Follower events;
+// docs/dash.md describes the DASH side, what it supports and what not.
 //
 // # Streams
 //

@@ -63,8 +63,9 @@ type Event struct {
 	Playlist *MediaPlaylist
 }
 
-// Follower follows one HLS stream the way hls.js does: it loads the manifest
-// once and reloads every variant's media playlist while it is live.
+// Follower follows one HLS stream the way hls.js does (it loads the manifest
+// once and reloads every variant's media playlist while it is live), or one
+// DASH stream the way Shaka does (see followDASH).
 type Follower struct {
 	cfg   FollowerConfig
 	log   zerolog.Logger
@@ -125,12 +126,17 @@ func (f *Follower) Run(ctx context.Context, events chan<- Event) error {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("follow stream %s: want an absolute http(s) url, got %q", f.cfg.Stream, f.cfg.URL)
 	}
-	m, ok := f.loadManifest(ctx, u.String())
+	m, d, ok := f.loadManifest(ctx, u.String())
 	if !ok {
 		return nil
 	}
-	f.log.Info().Str("url", m.URL).Int("variants", len(m.Variants)).Msg("manifest loaded")
+	f.log.Info().Str("url", m.URL).Str("format", string(m.Format)).Int("variants", len(m.Variants)).Msg("manifest loaded")
 	if !send(ctx, events, Event{Manifest: m, Variant: -1}) {
+		return nil
+	}
+	if d != nil {
+		f.followDASH(ctx, d, u.String(), events)
+		<-ctx.Done()
 		return nil
 	}
 	var wg sync.WaitGroup
@@ -143,26 +149,30 @@ func (f *Follower) Run(ctx context.Context, events chan<- Event) error {
 }
 
 // loadManifest fetches and parses the manifest until it succeeds; ok is false
-// when ctx ended first.
-func (f *Follower) loadManifest(ctx context.Context, rawURL string) (*Manifest, bool) {
+// when ctx ended first. The format is detected from the body: an XML
+// document is a DASH MPD (d is then set too), anything else HLS.
+func (f *Follower) loadManifest(ctx context.Context, rawURL string) (m *Manifest, d *DASH, ok bool) {
 	for attempt := 1; ; attempt++ {
 		body, final, reason, err := f.get(ctx, rawURL, kindMaster)
 		if err == nil {
-			var m *Manifest
-			if m, err = ParseMaster(body, final); err == nil {
-				return m, true
+			if isMPD(body) {
+				if d, err = ParseMPD(body, final); err == nil {
+					return d.Manifest, d, true
+				}
+			} else if m, err = ParseMaster(body, final); err == nil {
+				return m, nil, true
 			}
 			reason, err = reasonParse, fmt.Errorf("parse manifest %s: %w", final, err)
 		}
 		if ctx.Err() != nil {
-			return nil, false
+			return nil, nil, false
 		}
 		f.cfg.Metrics.errors.WithLabelValues(f.cfg.Stream, reason).Inc()
 		if reason != reasonRefused { // already logged, without the URL
 			f.warn.Warn().Err(err).Str("reason", reason).Int("attempt", attempt).Msg("manifest load failed")
 		}
 		if !sleepCtx(ctx, f.cfg.After, f.retry.delay(attempt)) {
-			return nil, false
+			return nil, nil, false
 		}
 	}
 }

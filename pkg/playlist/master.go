@@ -53,7 +53,8 @@ type Rendition struct {
 // Variant is one stream P2PML registers for the manifest: one media playlist.
 type Variant struct {
 	// URL is the absolute media playlist URL, spelled as hls.js spells the
-	// level/track url (P2PML's stream runtimeId).
+	// level/track url (P2PML's stream runtimeId). For DASH it is the MPD URL
+	// (Manifest.URL), the same for every variant.
 	URL string
 	// Type is main for hls.js levels and secondary for audio tracks.
 	Type StreamType
@@ -74,12 +75,31 @@ type Variant struct {
 	// StreamInf is the position of the variant's EXT-X-STREAM-INF in the
 	// master playlist, counting every one (m3u8-parser order, before hls.js
 	// drops unknown-codec levels): the "V<i>" of P2PML 0.6's swarm ids. It
-	// is -1 for audio tracks, which 0.6 never shares.
+	// is -1 for audio tracks, which 0.6 never shares, and for DASH.
 	StreamInf int
+
+	// The fields below are set for DASH only (see ParseMPD); for HLS they
+	// are zero.
+
+	// ContentType is the DASH content type of the variant's
+	// representations: "video" or "audio".
+	ContentType string
+	// RepresentationID is the Representation@id of the variant in the first
+	// period. Later periods (and reloaded MPDs) are matched to the variant
+	// by this id, else by position among representations of ContentType.
+	RepresentationID string
+	// ShakaStreamID is the Shaka 2.x stream.id of the variant's
+	// representation in the first period: P2PML 0.6 names a DASH video
+	// swarm "<master swarm id>+V<ShakaStreamID>". Each later period has its
+	// own id, carried by Segment.ShakaStreamID. Shaka ids start at 1.
+	ShakaStreamID int
 }
 
-// Manifest is an HLS manifest as P2P Media Loader's hls.js integration sees it.
+// Manifest is an HLS manifest as P2P Media Loader's hls.js integration sees
+// it, or a DASH MPD as its Shaka integration sees it.
 type Manifest struct {
+	// Format is the manifest's format, detected from its body.
+	Format Format
 	// URL is the final manifest URL after redirects, serialized as a browser's
 	// XHR responseURL (query kept, fragment dropped).
 	URL string
@@ -140,7 +160,7 @@ func ParseMaster(body []byte, finalURL *url.URL) (*Manifest, error) {
 	}
 	text := decodeUTF8(body)
 	base := responseURL(finalURL)
-	m := &Manifest{URL: base, SwarmBase: swarmBase(finalURL)}
+	m := &Manifest{URL: base, SwarmBase: swarmBase(finalURL), Format: FormatHLS}
 	if isMediaPlaylist(text) {
 		// playlist-loader.ts handleTrackOrLevelPlaylist: a single level with
 		// bitrate 0 and no attributes; the level url is the response URL.

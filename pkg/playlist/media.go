@@ -35,7 +35,9 @@ type Segment struct {
 	// for VOD ones (EXT-X-ENDLIST present), whatever EXT-X-MEDIA-SEQUENCE says.
 	ID int64
 	// Sequence is the media sequence number, EXT-X-MEDIA-SEQUENCE plus the
-	// position, live or not: P2PML 0.6's segment id.
+	// position, live or not: P2PML 0.6's segment id. For DASH it is the
+	// segment number ($Number$, startNumber-based, or the position in a
+	// SegmentBase index); no P2PML generation uses it as an id for DASH.
 	Sequence int64
 	// URL is the absolute segment URL, spelled as hls.js spells fragment urls.
 	URL string
@@ -44,8 +46,28 @@ type Segment struct {
 	// Duration is the EXTINF duration in seconds.
 	Duration float64
 	// Key is P2PML's segment runtimeId: URL, or "URL|start-end" with a byte
-	// range (p2p-media-loader-hlsjs utils.getSegmentRuntimeId).
+	// range (p2p-media-loader-hlsjs utils.getSegmentRuntimeId). For DASH it
+	// is built from Shaka's reference URIs as p2p-media-loader-shaka
+	// getSegmentRuntimeId does, from uris[1] ?? uris[0]: with two or more
+	// BaseURLs it names the second resolved URL, not URL.
 	Key string
+
+	// The fields below are set for DASH only; for HLS they are zero.
+
+	// Start is the segment's presentation start in seconds, as Shaka 4
+	// computes it: period start + (t - presentationTimeOffset) / timescale.
+	// For DASH, ID is trunc(Start / 0.5) (p2p-media-loader-shaka
+	// processDashSegmentReferences), and P2PML v3 counts it in 100 ms units.
+	Start float64
+	// PeriodStart is the start of the segment's period in seconds.
+	PeriodStart float64
+	// PeriodTime is the start relative to the period start as Shaka 2.x
+	// computes it, without adding and subtracting PeriodStart: P2PML 0.6's
+	// DASH segment id is its toFixed(3).
+	PeriodTime float64
+	// ShakaStreamID is the Shaka 2.x stream.id of the segment's
+	// representation in its period (P2PML 0.6's "V<id>").
+	ShakaStreamID int
 }
 
 // MediaPlaylist is one parsed media playlist.
@@ -53,7 +75,8 @@ type MediaPlaylist struct {
 	// URL is the playlist's final URL after redirects, serialized as a
 	// browser's XHR responseURL; segment URLs are resolved against it.
 	URL string
-	// Live reports that EXT-X-ENDLIST is absent.
+	// Live reports that EXT-X-ENDLIST is absent (HLS) or that the MPD is
+	// dynamic (DASH).
 	Live bool
 	// TargetDuration is EXT-X-TARGETDURATION as hls.js reads it (at least
 	// 1 s), capped at one hour.

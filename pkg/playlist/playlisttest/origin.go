@@ -1,6 +1,7 @@
-// Package playlisttest provides an in-memory HLS origin on 127.0.0.1 for
-// tests: static files, generated VOD and live media playlists whose live
-// window the test advances, redirects, injected failures and request counts.
+// Package playlisttest provides an in-memory HLS and DASH origin on
+// 127.0.0.1 for tests: static files, generated VOD and live media playlists
+// and live MPDs whose live window the test advances, redirects, injected
+// failures and request counts.
 package playlisttest
 
 import (
@@ -28,6 +29,7 @@ type Origin struct {
 	files       map[string][]byte
 	media       map[string]*Media // by playlist path
 	segments    map[string]*Media // by segment directory ("/v/")
+	dash        map[string]*DASHLive
 	redirects   map[string]redirect
 	faults      map[string][]fault
 	ignoreRange map[string]bool
@@ -50,6 +52,7 @@ func NewOrigin() *Origin {
 		files:       map[string][]byte{},
 		media:       map[string]*Media{},
 		segments:    map[string]*Media{},
+		dash:        map[string]*DASHLive{},
 		redirects:   map[string]redirect{},
 		faults:      map[string][]fault{},
 		ignoreRange: map[string]bool{},
@@ -355,6 +358,16 @@ func (o *Origin) lookup(p string) ([]byte, bool) {
 	if m, ok := o.media[p]; ok {
 		return []byte(m.playlist()), true
 	}
+	if l, ok := o.dash[p]; ok {
+		return []byte(l.mpd()), true
+	}
+	for dir, l := range o.dash {
+		if rest, ok := strings.CutPrefix(p, dir); ok {
+			if b, ok := l.segment(rest); ok {
+				return b, true
+			}
+		}
+	}
 	if m, ok := o.segments[dirOf(p)]; ok {
 		if b, ok := m.segment(path.Base(p)); ok {
 			return b, true
@@ -372,6 +385,125 @@ func contentType(p string) string {
 		return "video/mp2t"
 	case ".mp4", ".m4s":
 		return "video/mp4"
+	case ".mpd":
+		return "application/dash+xml"
 	}
 	return "application/octet-stream"
+}
+
+// DASHOptions describes a generated dynamic (live) MPD.
+type DASHOptions struct {
+	// AvailabilityStart is MPD@availabilityStartTime.
+	AvailabilityStart time.Time
+	// Window is the number of segments listed; default 5.
+	Window int
+	// Duration is every segment's duration in seconds; default 2.
+	Duration int
+	// MinimumUpdatePeriod is MPD@minimumUpdatePeriod; default 2 s.
+	MinimumUpdatePeriod time.Duration
+	// SegmentSize is the size of every segment in bytes; default 1000.
+	SegmentSize int
+}
+
+// DASHLive is a generated dynamic MPD with one video representation, "v",
+// whose SegmentTemplate/SegmentTimeline ($Time$, timescale 1000) lists a
+// window of segments that the test moves with Advance. Segment k (0-based,
+// starting at presentation time k*Duration) is "v/seg-<k*Duration*1000>.m4s"
+// next to the MPD.
+type DASHLive struct {
+	o     *Origin
+	path  string
+	dir   string
+	opts  DASHOptions
+	first int64 // index of the first listed segment
+}
+
+// AddDASHLive serves a generated live MPD at path ("/live/manifest.mpd").
+// The window starts with segments 0..Window-1.
+func (o *Origin) AddDASHLive(path string, opts DASHOptions) *DASHLive {
+	if opts.Window <= 0 {
+		opts.Window = 5
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 2
+	}
+	if opts.MinimumUpdatePeriod <= 0 {
+		opts.MinimumUpdatePeriod = 2 * time.Second
+	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 1000
+	}
+	l := &DASHLive{o: o, path: path, dir: dirOf(path), opts: opts}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dash[path] = l
+	return l
+}
+
+// URL returns the MPD's absolute URL.
+func (l *DASHLive) URL() string { return l.o.URL + l.path }
+
+// SegmentURL returns the absolute URL of segment k.
+func (l *DASHLive) SegmentURL(k int64) string {
+	return l.o.URL + l.dir + "v/seg-" + strconv.FormatInt(k*int64(l.opts.Duration)*1000, 10) + ".m4s"
+}
+
+// SegmentData returns the bytes of segment k.
+func (l *DASHLive) SegmentData(k int64) []byte {
+	b := make([]byte, l.opts.SegmentSize)
+	for i := range b {
+		b[i] = byte(int64(i)*31 + k*7)
+	}
+	return b
+}
+
+// Advance moves the window by one segment: the next segment is listed and
+// the oldest one dropped.
+func (l *DASHLive) Advance() {
+	l.o.mu.Lock()
+	defer l.o.mu.Unlock()
+	l.first++
+}
+
+// Window returns the first and last listed segment.
+func (l *DASHLive) Window() (first, last int64) {
+	l.o.mu.Lock()
+	defer l.o.mu.Unlock()
+	return l.first, l.first + int64(l.opts.Window) - 1
+}
+
+func (l *DASHLive) mpd() string {
+	d := l.opts.Duration * 1000
+	return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
+  availabilityStartTime="%s" minimumUpdatePeriod="PT%gS" timeShiftBufferDepth="PT%dS" minBufferTime="PT2S">
+  <Period id="p0" start="PT0S">
+    <AdaptationSet contentType="video" mimeType="video/mp4">
+      <SegmentTemplate timescale="1000" media="$RepresentationID$/seg-$Time$.m4s" initialization="$RepresentationID$/init.mp4">
+        <SegmentTimeline><S t="%d" d="%d" r="%d"/></SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="v" bandwidth="1000000" codecs="avc1.64001f" width="1280" height="720"/>
+    </AdaptationSet>
+  </Period>
+</MPD>
+`, l.opts.AvailabilityStart.UTC().Format(time.RFC3339Nano), l.opts.MinimumUpdatePeriod.Seconds(),
+		l.opts.Window*l.opts.Duration, l.first*int64(d), d, l.opts.Window-1)
+}
+
+// segment returns the content of name in the MPD's directory.
+func (l *DASHLive) segment(name string) ([]byte, bool) {
+	s, ok := strings.CutPrefix(name, "v/seg-")
+	if !ok {
+		return nil, false
+	}
+	s, ok = strings.CutSuffix(s, ".m4s")
+	if !ok {
+		return nil, false
+	}
+	t, err := strconv.ParseInt(s, 10, 64)
+	step := int64(l.opts.Duration) * 1000
+	if err != nil || t%step != 0 || t/step > l.first+int64(l.opts.Window)-1 {
+		return nil, false
+	}
+	return l.SegmentData(t / step), true
 }
