@@ -193,9 +193,9 @@ func (f *Follower) getRange(ctx context.Context, rawURL string, r ByteRange) ([]
 	var data []byte
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		data, _, err = readPartial(resp.Body, resp, r)
+		data, _, err = readPartial(resp.Body, resp, r, &holding{})
 	case http.StatusOK:
-		data, _, err = readFromFull(resp.Body, resp.ContentLength, r)
+		data, _, err = readFromFull(resp.Body, resp.ContentLength, r, &holding{})
 	default:
 		err = &StatusError{Code: resp.StatusCode}
 	}
