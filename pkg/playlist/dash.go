@@ -101,7 +101,8 @@ type dashRep struct {
 	channels int
 	label    string
 	hdr      string
-	uris     []string // resolved BaseURLs, at least one
+	attrs    map[string]string // as written, for Variant.Attributes
+	uris     []string          // resolved BaseURLs, at least one
 	tmpl     *segTemplate
 	list     *segList
 	base     *segBase
@@ -347,6 +348,19 @@ func (d *DASH) parsePeriods(m *mpd.MPD, mpdURIs []string, mpdDuration float64) e
 // newRep resolves one Representation's inherited attributes.
 func (d *DASH) newRep(dp *dashPeriod, p *mpd.Period, as *mpd.AdaptationSetType, r *mpd.RepresentationType, uris []string) (*dashRep, error) {
 	rep := &dashRep{period: dp, id: r.Id, bw: float64(r.Bandwidth), uris: uris, frame: math.NaN()}
+	rep.attrs = map[string]string{"id": r.Id, "bandwidth": strconv.FormatUint(uint64(r.Bandwidth), 10),
+		"codecs": cmpOr(r.Codecs, as.Codecs), "frameRate": string(cmpOr(r.FrameRate, as.FrameRate)), "lang": as.Lang}
+	if w := cmpOr(r.Width, as.Width); w > 0 {
+		rep.attrs["width"] = strconv.FormatUint(uint64(w), 10)
+	}
+	if h := cmpOr(r.Height, as.Height); h > 0 {
+		rep.attrs["height"] = strconv.FormatUint(uint64(h), 10)
+	}
+	if ch := mpegChannels(r.AudioChannelConfigurations); ch != "" {
+		rep.attrs["channels"] = ch
+	} else if ch := mpegChannels(as.AudioChannelConfigurations); ch != "" {
+		rep.attrs["channels"] = ch
+	}
 	rep.codecs = cmpOr(r.Codecs, as.Codecs)
 	rep.typ = contentType(string(as.ContentType), cmpOr(r.MimeType, as.MimeType), rep.codecs)
 	rep.width, rep.height = cmpOr(r.Width, as.Width), cmpOr(r.Height, as.Height)
@@ -603,14 +617,14 @@ func (d *DASH) buildVariants() error {
 	for i, r := range videos {
 		d.Manifest.Variants = append(d.Manifest.Variants, Variant{
 			URL: d.url, Type: Main, Ordinal: i, StreamInf: -1,
-			ContentType: "video", RepresentationID: r.id, ShakaStreamID: r.shakaID,
+			ContentType: "video", RepresentationID: r.id, ShakaStreamID: r.shakaID, Attributes: r.attrs,
 			Rendition: r.mainRendition(r.bw + firstAudioBW),
 		})
 	}
 	for i, r := range audios {
 		v := Variant{
 			URL: d.url, Type: Secondary, Ordinal: i, StreamInf: -1,
-			ContentType: "audio", RepresentationID: r.id, ShakaStreamID: r.shakaID,
+			ContentType: "audio", RepresentationID: r.id, ShakaStreamID: r.shakaID, Attributes: r.attrs,
 		}
 		if len(videos) == 0 {
 			// An audio-only variant: P2PML makes it the main stream and
@@ -657,4 +671,15 @@ func (p *dashPeriod) repFor(v Variant, typ string, ordinal int) *dashRep {
 		}
 	}
 	return nil
+}
+
+// mpegChannels is the value of the first AudioChannelConfiguration with the
+// MPEG scheme, as P2P Media Loader 5.x reads it for stream identity.
+func mpegChannels(cfgs []*mpd.DescriptorType) string {
+	for _, c := range cfgs {
+		if c != nil && c.SchemeIdUri == "urn:mpeg:dash:23003:3:audio_channel_configuration:2011" {
+			return c.Value
+		}
+	}
+	return ""
 }

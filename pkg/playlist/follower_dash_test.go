@@ -60,6 +60,9 @@ func TestFollowerDASHLive(t *testing.T) {
 	})
 	m := nextEvent(t, events).Manifest
 	require.Equal(t, FormatDASH, m.Format)
+	require.Equal(t, "1000000", m.Variants[0].Attributes["bandwidth"])
+	require.Equal(t, "v", m.Variants[0].Attributes["id"])
+	m.Variants[0].Attributes = nil
 	require.Equal(t, []Variant{{
 		URL: live.URL(), Type: Main, Ordinal: 0, StreamInf: -1, ContentType: "video", RepresentationID: "v", ShakaStreamID: 1,
 		Rendition: Rendition{Bitrate: 1000000, Codecs: "avc1.64001f", Width: 1280, Height: 720, HasResolution: true},

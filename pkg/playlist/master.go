@@ -67,7 +67,10 @@ type Variant struct {
 	Rendition Rendition
 	// Attributes are the variant's attribute list as written (after variable
 	// substitution): EXT-X-STREAM-INF for main streams, EXT-X-MEDIA for audio
-	// tracks. P2P Media Loader 5.x derives stream identity from them.
+	// tracks. For DASH: the Representation's id, bandwidth, codecs, width,
+	// height, frameRate (inherited from its AdaptationSet), the set's lang,
+	// and channels (the MPEG AudioChannelConfiguration). P2P Media Loader 5.x
+	// derives stream identity from them.
 	Attributes map[string]string
 	// GroupCodecs is, for an audio track, the CODECS attribute of the first
 	// level that references its group and lists an audio codec ("" if none).

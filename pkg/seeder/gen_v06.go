@@ -44,6 +44,17 @@ func (gen06) swarms(id streamIdentity, m *playlist.Manifest) []swarmIdentity {
 	}
 	var out []swarmIdentity
 	for i, v := range m.Variants {
+		if m.Format == playlist.FormatDASH {
+			// Shaka: only video goes through P2P, named by Shaka's own
+			// stream counter (shaka/integration.ts@0.6.2).
+			if v.ContentType != "video" {
+				continue
+			}
+			sid := wire.StreamSwarmID06(master, v.ShakaStreamID)
+			out = append(out, swarmIdentity{Variant: i, SwarmID: sid, InfoHash: wire.Gen06.InfoHash(sid),
+				Format: m.Format, ShakaStreamID: v.ShakaStreamID})
+			continue
+		}
 		if v.Type != playlist.Main || v.StreamInf < 0 {
 			continue
 		}
@@ -51,19 +62,31 @@ func (gen06) swarms(id streamIdentity, m *playlist.Manifest) []swarmIdentity {
 		if m.MediaOnly {
 			sid = master
 		}
-		out = append(out, swarmIdentity{Variant: i, SwarmID: sid, InfoHash: wire.Gen06.InfoHash(sid)})
+		out = append(out, swarmIdentity{Variant: i, SwarmID: sid, InfoHash: wire.Gen06.InfoHash(sid), Format: m.Format})
 	}
 	return out
 }
 
+// shortID06 is a segment's 0.6 short id in the swarm id, and whether the
+// segment belongs to that swarm: the media sequence number for HLS, and for
+// DASH the start within its period as Shaka 2.x computes it, printed with
+// JavaScript's toFixed(3), in the period the swarm is named after.
+func shortID06(id swarmIdentity, s playlist.Segment) (string, bool) {
+	if id.Format == playlist.FormatDASH {
+		return wire.FormatToFixed3(s.PeriodTime), s.ShakaStreamID == id.ShakaStreamID
+	}
+	return wire.ShortIDFromSequence(s.Sequence), true
+}
+
 func (gen06) newProtocol(id swarmIdentity) protocol {
-	p := &proto06{swarmID: id.SwarmID}
+	p := &proto06{id: id, swarmID: id.SwarmID}
 	p.cat.Store(&catalog06{data: map[string][]byte{}, index: map[string]int{}})
 	return p
 }
 
 // proto06 holds a swarm's current catalog for its 0.6 peers.
 type proto06 struct {
+	id      swarmIdentity
 	swarmID string
 	cat     atomic.Pointer[catalog06]
 }
@@ -91,11 +114,13 @@ func (p *proto06) publish(set *segmentSet) {
 		live:  set.Live,
 	}
 	for _, h := range set.Gone {
-		c.data[wire.ShortIDFromSequence(h.Seg.Sequence)] = h.Data
+		if short, ok := shortID06(p.id, h.Seg); ok {
+			c.data[short] = h.Data
+		}
 	}
 	for _, h := range set.Current {
-		short := wire.ShortIDFromSequence(h.Seg.Sequence)
-		if _, dup := c.index[short]; dup {
+		short, ok := shortID06(p.id, h.Seg)
+		if _, dup := c.index[short]; dup || !ok {
 			continue
 		}
 		status := wire.LoadingByHTTP06

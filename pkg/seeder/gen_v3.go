@@ -36,6 +36,14 @@ func (genV3) swarms(id streamIdentity, m *playlist.Manifest) []swarmIdentity {
 		streams[i].Type = wire.StreamType(v.Type)
 		switch {
 		case m.MediaOnly:
+		case m.Format == playlist.FormatDASH:
+			d := wire.DASHRepresentationAttrsV3{ID: a["id"], Bandwidth: a["bandwidth"], Codecs: a["codecs"],
+				Width: a["width"], Height: a["height"], FrameRate: a["frameRate"], Lang: a["lang"], Channels: a["channels"]}
+			if v.ContentType == "audio" {
+				streams[i].Props = wire.DASHAudioPropsV3(d)
+			} else {
+				streams[i].Props = wire.DASHVideoPropsV3(d)
+			}
 		case v.Type == playlist.Secondary:
 			streams[i].Props = wire.HLSAudioPropsV3(wire.HLSAudioAttrsV3{
 				VariantCodecs: v.GroupCodecs, Name: a["NAME"], Language: a["LANGUAGE"], Channels: a["CHANNELS"],
@@ -51,12 +59,12 @@ func (genV3) swarms(id streamIdentity, m *playlist.Manifest) []swarmIdentity {
 	out := make([]swarmIdentity, len(m.Variants))
 	for i := range m.Variants {
 		sid := wire.StreamSwarmIDV3(base, streams[i].Type, hashes[i])
-		out[i] = swarmIdentity{Variant: i, SwarmID: sid, InfoHash: wire.GenV3.InfoHash(sid)}
+		out[i] = swarmIdentity{Variant: i, SwarmID: sid, InfoHash: wire.GenV3.InfoHash(sid), Format: m.Format}
 	}
 	return out
 }
 
-// rulesV3 are the 5.x binary protocol's: segments by media sequence
+// rulesV3 are the 5.x binary protocol's: HLS segments by media sequence
 // number, a full 256-id block allowed (5.x reads a block count of 0 as 256),
 // and the strict decoder.
 var rulesV3 = binaryRules{
@@ -66,7 +74,19 @@ var rulesV3 = binaryRules{
 	decodePayload: wire.DecodePayloadV3,
 }
 
-func (genV3) newProtocol(swarmIdentity) protocol { return newProtoBinary(rulesV3) }
+// rulesV3DASH number DASH segments by presentation time in 100 ms units.
+var rulesV3DASH = func() binaryRules {
+	r := rulesV3
+	r.id = func(s playlist.Segment) int64 { return wire.SegmentIDDASHV3(s.Start) }
+	return r
+}()
+
+func (genV3) newProtocol(id swarmIdentity) protocol {
+	if id.Format == playlist.FormatDASH {
+		return newProtoBinary(rulesV3DASH)
+	}
+	return newProtoBinary(rulesV3)
+}
 
 // glare says that when superpeer and a browser offer to each other at once,
 // both keep the handshake whose offerer has the lower peer id, as the 5.x

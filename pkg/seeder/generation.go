@@ -47,6 +47,12 @@ type swarmIdentity struct {
 	SwarmID string
 	// InfoHash is the tracker info_hash, 20 bytes (binary for 0.6).
 	InfoHash string
+	// Format is the manifest's: segment ids derive from media sequence
+	// numbers (HLS) or presentation times (DASH).
+	Format playlist.Format
+	// ShakaStreamID is, for 0.6 DASH swarms, the Shaka 2.x stream id the
+	// swarm is named after: segments of other periods belong to others.
+	ShakaStreamID int
 }
 
 // protocol is a generation's view of one swarm's segments. The stream
