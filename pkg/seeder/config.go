@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -274,30 +275,69 @@ func LoadConfig(path string) (Config, error) {
 func ParseConfig(data []byte, name string) (Config, error) {
 	cfg := DefaultConfig()
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, yamlSyntaxError(name, err)
 	}
 	lines := map[string]int{}
 	var errs ConfigErrors
+	var second yaml.Node
+	switch err := dec.Decode(&second); {
+	case err == nil:
+		// A second document would be silently ignored: say so instead.
+		errs = append(errs, &ConfigError{File: name, Line: secondDocumentLine(data),
+			Msg: "a second YAML document (---): superpeer reads one; put every key in the first"})
+	case !errors.Is(err, io.EOF):
+		return Config{}, yamlSyntaxError(name, err)
+	}
 	if len(root.Content) > 0 {
 		checkKeys(root.Content[0], reflect.TypeOf(cfg), "", lines, &errs, name)
-		if len(errs) > 0 {
-			return Config{}, errs
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return Config{}, yamlDecodeError(name, err, lines)
+		// Unknown keys are reported by checkKeys (naming the key, not a Go
+		// type); every value error is reported too, and then the values
+		// that decoded are validated, so one run names every problem.
+		if err := root.Decode(&cfg); err != nil {
+			errs = append(errs, yamlDecodeError(name, err, lines)...)
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				// A value's own unmarshaler failed, which stops yaml.v3:
+				// what follows it was not decoded, so it cannot be judged.
+				return Config{}, errs
+			}
 		}
 	}
-	if errs := cfg.validate(); len(errs) > 0 {
-		for _, e := range errs {
-			e.File = name
-			e.Line = lineOf(lines, e.Key)
+	bad := map[string]bool{}
+	for _, e := range errs {
+		bad[e.Key] = true
+	}
+	for _, e := range cfg.validate() {
+		if bad[e.Key] {
+			continue // its value did not decode: already reported
 		}
+		e.File = name
+		e.Line = lineOf(lines, e.Key)
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return Config{}, errs
 	}
 	return cfg, nil
+}
+
+// secondDocumentLine is the line of the "---" that starts a second
+// document, or 0.
+func secondDocumentLine(data []byte) int {
+	content := false
+	for i, line := range strings.Split(string(data), "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(t, "---") && content:
+			return i + 1
+		case t != "" && !strings.HasPrefix(t, "#") && !strings.HasPrefix(t, "---") && !strings.HasPrefix(t, "%"):
+			content = true
+		}
+	}
+	return 0
 }
 
 // checkKeys walks the YAML tree beside the Go type, reporting unknown keys
@@ -376,7 +416,7 @@ func yamlSyntaxError(file string, err error) error {
 // yamlDecodeError turns yaml.v3's value errors ("line 3: cannot unmarshal
 // !!str `x` into int", or a ByteSize's own) into ConfigErrors, naming the key
 // found on that line.
-func yamlDecodeError(file string, err error, lines map[string]int) error {
+func yamlDecodeError(file string, err error, lines map[string]int) ConfigErrors {
 	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {

@@ -66,6 +66,13 @@ func TestLoadBadConfigs(t *testing.T) {
 			"testdata/config/bad-values.yaml:11: streams[2].id: required"},
 		{"bad-same-swarm.yaml", "testdata/config/bad-same-swarm.yaml:4: streams[1].swarm_id: streams[0] has the same swarm (\"https://cdn.example.com/live/master.m3u8\"); give each stream its own url or swarm_id\n" +
 			"testdata/config/bad-same-swarm.yaml:11: streams[3].swarm_id: streams[2] has the same swarm (\"shared\"); give each stream its own url or swarm_id"},
+		// Every problem of a file at once, in line order, and no second document.
+		{"bad-several.yaml", "testdata/config/bad-several.yaml:3: origin.concurrency: cannot unmarshal !!str `many` into int\n" +
+			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, udp_port)\n" +
+			"testdata/config/bad-several.yaml:6: peers.max_per_swarm: must be between 1 and peers.max (0), got 500\n" +
+			"testdata/config/bad-several.yaml:7: peers.max: must be at least 1, got 0\n" +
+			"testdata/config/bad-several.yaml:10: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +
+			"testdata/config/bad-several.yaml:11: a second YAML document (---): superpeer reads one; put every key in the first"},
 		{"bad-type.yaml", "testdata/config/bad-type.yaml:2: origin.concurrency: cannot unmarshal !!str `many` into int"},
 		{"bad-size.yaml", "testdata/config/bad-size.yaml:2: cache.max_bytes: unknown size unit \"parsecs\" (use B, KB, MB, GB, KiB, MiB, GiB)"},
 		{"bad-size-format.yaml", "testdata/config/bad-size-format.yaml:2: peers.upload_rate: \"fast\" is not a size such as 64MiB"},
