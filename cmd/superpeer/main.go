@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
+	watch := fs.Duration("watch-config", 5*time.Second, "how often to check the configuration file for changes (0: only on SIGHUP)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: superpeer -config FILE [flags]\n       superpeer demo [-addr HOST:PORT]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -93,6 +94,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	// SIGHUP and a changed file reload the configuration (docs/operations.md).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	interval := *watch
+	if interval <= 0 {
+		interval = 24 * time.Hour * 365 // effectively only on SIGHUP
+	}
+	go s.WatchConfig(ctx, *configPath, interval, reload)
 	if err := s.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("stopped with an error")
 		return 1

@@ -90,3 +90,15 @@ func statusClass(code int) string {
 	}
 	return strconv.Itoa(code/100) + "xx"
 }
+
+// DeleteStream removes every series of the stream named id, for a stream
+// that is no longer followed.
+func (m *Metrics) DeleteStream(id string) {
+	l := prometheus.Labels{"stream": id}
+	m.fetchedBytes.DeletePartialMatch(l)
+	m.requests.DeletePartialMatch(l)
+	m.requestDuration.DeletePartialMatch(l)
+	m.reloads.DeletePartialMatch(l)
+	m.errors.DeletePartialMatch(l)
+	m.refused.DeletePartialMatch(l)
+}

@@ -28,7 +28,7 @@ func (s *Seeder) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, st := range s.streams {
+			for _, st := range s.streamList() {
 				if !st.ready.Load() {
 					fmt.Fprintf(w, "stream %s: not ready\n", st.cfg.ID)
 				}

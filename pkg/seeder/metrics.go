@@ -28,6 +28,9 @@ type metrics struct {
 	uploadWait     prometheus.Counter
 	streamReady    *prometheus.GaugeVec
 	panics         prometheus.Counter
+	reloads        *prometheus.CounterVec
+	reloadOK       prometheus.Gauge
+	reloadTime     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -107,6 +110,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "superpeer_stream_ready",
 			Help: "1 once a stream has its playlists and has joined its swarms.",
 		}, []string{"stream"}),
+		reloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_config_reloads_total",
+			Help: "Configuration reloads (SIGHUP or a changed file) by result: success, failure (the running configuration stays).",
+		}, []string{"result"}),
+		reloadOK: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_config_last_reload_successful",
+			Help: "1 if the last configuration reload applied (or none was tried), 0 if it failed.",
+		}),
+		reloadTime: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration was last loaded successfully (start or reload), as a Unix time.",
+		}),
 		panics: f.NewCounter(prometheus.CounterOpts{
 			Name: "superpeer_peer_panics_total",
 			Help: "Peer goroutines ended by a panic (a bug: report it); the process and other peers carry on.",

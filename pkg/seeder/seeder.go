@@ -65,8 +65,15 @@ type Seeder struct {
 	metrics         *metrics
 	playlistMetrics *playlist.Metrics
 	originTransport *http.Transport // template of every stream's transport
-	originClients   []*http.Client  // one per stream, confined by its policy
-	now             func() time.Time
+	// streamsMu guards streams, running and runCtx: Reload changes them
+	// while Run, status pages and probes read them.
+	streamsMu sync.Mutex
+	streams   []*stream                  // the configured streams, in order
+	running   map[*stream]*runningStream // started by Run or Reload
+	runCtx    context.Context            // Run's context, nil before Run
+	streamsWG sync.WaitGroup
+	reloadMu  sync.Mutex // one Reload at a time
+	now       func() time.Time
 
 	rtc      *rtcEnv
 	apiClose io.Closer
@@ -76,7 +83,6 @@ type Seeder struct {
 	trackerURL    string                // Options.TrackerServerURL
 	trackerToken  string                // lets our own client past the embedded tracker's per-browser limits
 	trackerCfg    tracker.Config        // template of the clients' configuration
-	streams       []*stream
 	budget        *budget
 	limits        *limits
 	upload        *rate.Limiter // nil when unlimited
@@ -104,6 +110,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		playlistMetrics: playlist.NewMetrics(opts.Registry),
 		now:             opts.Now,
 		trackers:        newTrackerSet(),
+		running:         map[*stream]*runningStream{},
 		adminLn:         opts.AdminListener,
 		version:         opts.Version,
 	}
@@ -124,6 +131,8 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		}
 	}
 	s.peerID = newPeerID(cfg.TrackerClient.PeerIDPrefix)
+	s.metrics.reloadOK.Set(1)
+	s.metrics.reloadTime.SetToCurrentTime()
 	s.budget = newBudget(int64(cfg.Cache.MaxBytes), s.metrics)
 	s.limits = newLimits(cfg.Peers, s.metrics)
 	s.metrics.uploadLimit.Set(float64(cfg.Peers.UploadRate))
@@ -203,6 +212,7 @@ func (s *Seeder) streamEnv(sc StreamConfig) (*streamEnv, error) {
 	stats := &streamStats{}
 	pe := &peerEnv{rtc: s.rtc, throttle: s.reserveUpload, metrics: m, stats: stats, now: s.now}
 	return &streamEnv{
+		client: client,
 		follower: playlist.NewFollower(playlist.FollowerConfig{
 			Stream:           sc.ID,
 			URL:              sc.URL,
@@ -256,9 +266,7 @@ func (s *Seeder) originClient(sc StreamConfig) (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", sc.ID, err)
 	}
-	c := pol.Client(userAgent{rt: pol.Transport(s.originTransport), ua: s.cfg.Origin.UserAgent})
-	s.originClients = append(s.originClients, c)
-	return c, nil
+	return pol.Client(userAgent{rt: pol.Transport(s.originTransport), ua: s.cfg.Origin.UserAgent}), nil
 }
 
 // offersPerAnnounce maps tracker_client.offers_per_announce to the client's
@@ -386,19 +394,24 @@ func (s *Seeder) Run(ctx context.Context) error {
 	for _, c := range s.trackers.list {
 		g.Go(func() error { return c.Run(gctx) })
 	}
+	s.streamsMu.Lock()
+	s.runCtx = gctx
 	for _, st := range s.streams {
-		g.Go(func() error { return st.run(gctx) })
+		s.startStreamLocked(st)
 	}
-	s.log.Info().Int("streams", len(s.streams)).Int("trackers", len(s.trackers.list)).Msg("superpeer started")
+	n := len(s.streams)
+	s.streamsMu.Unlock()
+	s.log.Info().Int("streams", n).Int("trackers", len(s.trackers.list)).Msg("superpeer started")
 	err = g.Wait()
-	for _, st := range s.streams {
+	s.streamsWG.Wait()
+	for _, st := range s.streamList() {
 		st.closePending()
 	}
 	s.peersWG.Wait()
 	// Kept-alive origin connections would hold the origin's server (the
 	// demo's own, for one) in its graceful shutdown.
-	for _, c := range s.originClients {
-		c.CloseIdleConnections()
+	for _, st := range s.streamList() {
+		st.env.client.CloseIdleConnections()
 	}
 	s.log.Info().Msg("superpeer stopped")
 	return err
@@ -442,7 +455,7 @@ func (s *Seeder) reserveUpload(n int) time.Duration {
 // Ready reports whether every stream has its playlists and has joined its
 // swarms on at least one tracker.
 func (s *Seeder) Ready() bool {
-	for _, st := range s.streams {
+	for _, st := range s.streamList() {
 		if !st.ready.Load() {
 			return false
 		}

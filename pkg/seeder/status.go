@@ -103,7 +103,7 @@ func (s *Seeder) Status() Status {
 	for _, c := range s.trackers.list {
 		st.Trackers = append(st.Trackers, TrackerStatus{URL: c.URL(), Connected: c.Connected()})
 	}
-	for _, str := range s.streams {
+	for _, str := range s.streamList() {
 		st.Streams = append(st.Streams, str.status())
 	}
 	return st

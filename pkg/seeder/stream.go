@@ -3,6 +3,7 @@ package seeder
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -100,6 +101,8 @@ type fetcher interface {
 // streamEnv is what the seeder hands a stream: its sources, the shared
 // cache budget, the generations it seeds and the environment of its swarms.
 type streamEnv struct {
+	// client fetches the stream's playlists and segments (its policy).
+	client   *http.Client
 	follower follower
 	fetcher  fetcher
 	budget   *budget
@@ -576,6 +579,17 @@ func (st *stream) releaseAll() {
 	for _, v := range st.variants {
 		for key, sg := range v.byKey {
 			st.evict(v, key, sg)
+		}
+	}
+}
+
+// leave takes every swarm off the trackers (the stream is removed).
+func (st *stream) leave() {
+	if view := st.view.Load(); view != nil {
+		for _, v := range view.variants {
+			for _, sw := range v.swarms {
+				sw.leave()
+			}
 		}
 	}
 }

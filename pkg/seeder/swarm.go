@@ -23,8 +23,8 @@ const offerTTL = 50 * time.Second
 // signaling is how a swarm reaches the trackers: the seeder's tracker set.
 type signaling interface {
 	// join announces infoHash under peerID on every tracker and routes its
-	// traffic to h.
-	join(infoHash, peerID string, h tracker.Handler) error
+	// traffic to h; leave undoes it on the trackers that accepted.
+	join(infoHash, peerID string, h tracker.Handler) (leave func(), err error)
 	// answer sends an answer to o through the tracker it came from.
 	answer(o tracker.Offer, sdp string) error
 }
@@ -66,6 +66,7 @@ type swarm struct {
 	peers   map[string]*peer         // connected or connecting, by remote peer id
 	pending map[string]*pendingOffer // our offers awaiting an answer, by offer id
 	sizes   map[string]int64         // swarm size by tracker URL
+	leaveFn func()                   // leaves the trackers joined
 }
 
 type pendingOffer struct {
@@ -97,10 +98,25 @@ func newSwarm(ctx context.Context, env *swarmEnv, gen generation, id swarmIdenti
 
 // join announces the swarm on every tracker.
 func (sw *swarm) join() {
-	if err := sw.env.signaling.join(sw.id.InfoHash, sw.peerID, sw); err != nil {
+	leave, err := sw.env.signaling.join(sw.id.InfoHash, sw.peerID, sw)
+	sw.mu.Lock()
+	sw.leaveFn = leave
+	sw.mu.Unlock()
+	if err != nil {
 		// Another stream has this swarm already (the same manifest or
 		// swarm_id twice): this one is not announced there.
 		sw.log.Error().Err(err).Str("swarm", sw.id.SwarmID).Msg("cannot join swarm")
+	}
+}
+
+// leave takes the swarm off every tracker it joined ("stopped").
+func (sw *swarm) leave() {
+	sw.mu.Lock()
+	leave := sw.leaveFn
+	sw.leaveFn = nil
+	sw.mu.Unlock()
+	if leave != nil {
+		leave()
 	}
 }
 

@@ -28,14 +28,22 @@ func (ts *trackerSet) add(c *tracker.Client) {
 
 // join announces infoHash on every tracker; the error names each tracker
 // that refused.
-func (ts *trackerSet) join(infoHash, peerID string, h tracker.Handler) error {
+func (ts *trackerSet) join(infoHash, peerID string, h tracker.Handler) (func(), error) {
 	var errs []error
+	var leaves []func()
 	for _, c := range ts.list {
-		if _, err := c.Join(infoHash, peerID, h); err != nil {
+		leave, err := c.Join(infoHash, peerID, h)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("tracker %s: %w", c.URL(), err))
+			continue
 		}
+		leaves = append(leaves, leave)
 	}
-	return errors.Join(errs...)
+	return func() {
+		for _, l := range leaves {
+			l()
+		}
+	}, errors.Join(errs...)
 }
 
 // answer sends an answer through the tracker the offer came from.
