@@ -47,12 +47,19 @@ type browserConn struct {
 }
 
 func newTestBrowser(t testing.TB, trackerURL, infoHash string, offer bool) *testBrowser {
+	return newTestBrowserOn(t, trackerURL, infoHash, offer, webrtc.NetworkTypeUDP4)
+}
+
+// newTestBrowserOn is newTestBrowser gathering candidates of one network
+// type only: webrtc.NetworkTypeTCP4 stands for a browser whose network
+// blocks UDP (it then offers active ICE-TCP candidates).
+func newTestBrowserOn(t testing.TB, trackerURL, infoHash string, offer bool, network webrtc.NetworkType) *testBrowser {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	b := &testBrowser{
 		t:        t,
 		api:      webrtc.NewAPI(webrtc.WithSettingEngine(se)),

@@ -90,8 +90,13 @@ type TrackerServerConfig struct {
 
 // WebRTCConfig configures peer connections.
 type WebRTCConfig struct {
-	// ICEServers are STUN/TURN URLs; [] means none.
-	ICEServers []string `yaml:"ice_servers"`
+	// ICEServers are STUN/TURN servers; [] means none. In the file an
+	// entry is a URL, or {urls, username, credential} for a TURN server
+	// that needs credentials.
+	ICEServers []ICEServer `yaml:"ice_servers"`
+	// TCPPort, when set, also accepts ICE over TCP (passive candidates) on
+	// this one port, for browsers whose networks block UDP.
+	TCPPort int `yaml:"tcp_port"`
 	// IncludeLoopback gathers 127.0.0.1 candidates (tests, one-box demos).
 	IncludeLoopback bool `yaml:"include_loopback"`
 	// UDPPort, when set, carries every peer connection on this one UDP port
@@ -187,7 +192,7 @@ func DefaultConfig() Config {
 			PingInterval:      30 * time.Second,
 		},
 		WebRTC: WebRTCConfig{
-			ICEServers:     []string{"stun:stun.l.google.com:19302"},
+			ICEServers:     []ICEServer{{URLs: []string{"stun:stun.l.google.com:19302"}}},
 			MaxMessageSize: wire.DefaultMaxMessageSize,
 			BufferHigh:     1 << 20,
 			BufferLow:      512 << 10,
@@ -506,13 +511,29 @@ func (c *Config) validate() ConfigErrors {
 			bad(fmt.Sprintf("tracker_server.allowed_origins[%d]", i), "%q is not an origin (https://host[:port]), *.domain or *", o)
 		}
 	}
-	for i, s := range c.WebRTC.ICEServers {
-		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
-			bad(fmt.Sprintf("webrtc.ice_servers[%d]", i), "%q is not a stun:, turn: or turns: URL", s)
+	for i, srv := range c.WebRTC.ICEServers {
+		key := fmt.Sprintf("webrtc.ice_servers[%d]", i)
+		if len(srv.URLs) == 0 {
+			bad(key, "no urls")
+		}
+		turn := false
+		for _, u := range srv.URLs {
+			switch {
+			case strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:"):
+				turn = true
+			case !strings.HasPrefix(u, "stun:"):
+				bad(key, "%q is not a stun:, turn: or turns: URL", u)
+			}
+		}
+		if !turn && (srv.Username != "" || srv.Credential != "") {
+			bad(key, "username and credential are for turn: servers")
 		}
 	}
 	if c.WebRTC.UDPPort < 0 || c.WebRTC.UDPPort > 65535 {
 		bad("webrtc.udp_port", "must be a port number, got %d", c.WebRTC.UDPPort)
+	}
+	if c.WebRTC.TCPPort < 0 || c.WebRTC.TCPPort > 65535 {
+		bad("webrtc.tcp_port", "must be a port number, got %d", c.WebRTC.TCPPort)
 	}
 	for i, ip := range c.WebRTC.PublicIPs {
 		if net.ParseIP(ip) == nil {
@@ -623,6 +644,43 @@ var byteUnits = map[string]int64{
 }
 
 var byteSizePattern = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$`)
+
+// ICEServer is a STUN or TURN server.
+type ICEServer struct {
+	// URLs are stun:, turn: or turns: URLs of one server.
+	URLs []string `yaml:"urls"`
+	// Username and Credential authenticate to a TURN server.
+	Username   string `yaml:"username"`
+	Credential string `yaml:"credential"`
+}
+
+// UnmarshalYAML takes a URL alone, or the {urls, username, credential} form
+// (urls a URL or a list). Unknown keys of the mapping are reported by the
+// loader's key check, with their line.
+func (s *ICEServer) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*s = ICEServer{URLs: []string{n.Value}}
+		return nil
+	}
+	var v struct {
+		URLs       yaml.Node `yaml:"urls"`
+		Username   string    `yaml:"username"`
+		Credential string    `yaml:"credential"`
+	}
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*s = ICEServer{Username: v.Username, Credential: v.Credential}
+	switch v.URLs.Kind {
+	case yaml.ScalarNode:
+		s.URLs = []string{v.URLs.Value}
+	case yaml.SequenceNode:
+		if err := v.URLs.Decode(&s.URLs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // UnmarshalYAML parses a size, naming the line in its error.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {

@@ -23,13 +23,13 @@ func TestLoadGoodConfigs(t *testing.T) {
 		}}
 		require.Equal(t, want, cfg)
 		require.Equal(t, []string{"wss://tracker.novage.com.ua", "wss://tracker.openwebtorrent.com"}, cfg.Trackers)
-		require.Equal(t, []string{"stun:stun.l.google.com:19302"}, cfg.WebRTC.ICEServers)
+		require.Equal(t, []ICEServer{{URLs: []string{"stun:stun.l.google.com:19302"}}}, cfg.WebRTC.ICEServers)
 		require.Equal(t, ":9090", cfg.HTTP.Listen)
 	})
 	t.Run("every key", func(t *testing.T) {
 		cfg, err := LoadConfig("testdata/config/good-full.yaml")
 		require.NoError(t, err)
-		require.Equal(t, []string{}, cfg.WebRTC.ICEServers, "[] means no ICE servers, not the default")
+		require.Equal(t, []ICEServer{}, cfg.WebRTC.ICEServers, "[] means no ICE servers, not the default")
 		require.True(t, cfg.WebRTC.IncludeLoopback)
 		require.Equal(t, ByteSize(2<<20), cfg.TrackerClient.MaxMessageBytes)
 		require.Equal(t, 20*time.Second, cfg.TrackerClient.PingInterval)
@@ -52,7 +52,7 @@ func TestLoadBadConfigs(t *testing.T) {
 	}{
 		{"bad-unknown-key.yaml", "testdata/config/bad-unknown-key.yaml:3: webrtc.ice_server: unknown key " +
 			"(known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, " +
-			"max_message_size, public_ips, udp_port)\n" +
+			"max_message_size, public_ips, tcp_port, udp_port)\n" +
 			"testdata/config/bad-unknown-key.yaml:7: streams[0].swarmid: unknown key (known here: allow_private, allowed_origins, generations, id, swarm_id, url)"},
 		{"bad-allowed-origins.yaml", "testdata/config/bad-allowed-origins.yaml:6: streams[0].allowed_origins[1]: \"https://cdn.example.com/live/\" is not an origin: want scheme://host[:port] without path, query or fragment\n" +
 			"testdata/config/bad-allowed-origins.yaml:7: streams[0].allowed_origins[2]: \"cdn.example.com\" is not an origin: want an absolute http(s) url such as https://cdn.example.com\n" +
@@ -68,7 +68,7 @@ func TestLoadBadConfigs(t *testing.T) {
 			"testdata/config/bad-same-swarm.yaml:11: streams[3].swarm_id: streams[2] has the same swarm (\"shared\"); give each stream its own url or swarm_id"},
 		// Every problem of a file at once, in line order, and no second document.
 		{"bad-several.yaml", "testdata/config/bad-several.yaml:3: origin.concurrency: cannot unmarshal !!str `many` into int\n" +
-			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, udp_port)\n" +
+			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, tcp_port, udp_port)\n" +
 			"testdata/config/bad-several.yaml:6: peers.max_per_swarm: must be between 1 and peers.max (0), got 500\n" +
 			"testdata/config/bad-several.yaml:7: peers.max: must be at least 1, got 0\n" +
 			"testdata/config/bad-several.yaml:10: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +
@@ -120,4 +120,32 @@ func TestOffersPerAnnounceZero(t *testing.T) {
 	s, err = New(cfg, Options{Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	require.Equal(t, 7, s.trackerCfg.OffersPerAnnounce)
+}
+
+// TestICEServersConfig: an ice_servers entry is a URL or a TURN server with
+// credentials; mistakes name their line.
+func TestICEServersConfig(t *testing.T) {
+	base := "streams: [{id: s, url: \"https://o.example/m.m3u8\"}]\nwebrtc:\n  tcp_port: 3478\n  ice_servers:\n"
+	cfg, err := ParseConfig([]byte(base+
+		"    - stun:stun.example.com:3478\n"+
+		"    - urls: [\"turn:turn.example.com:3478?transport=udp\", \"turns:turn.example.com:5349\"]\n"+
+		"      username: superpeer\n"+
+		"      credential: s3cret\n"+
+		"    - {urls: \"turn:relay.example.com\"}\n"), "f.yaml")
+	require.NoError(t, err)
+	require.Equal(t, []ICEServer{
+		{URLs: []string{"stun:stun.example.com:3478"}},
+		{URLs: []string{"turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:5349"}, Username: "superpeer", Credential: "s3cret"},
+		{URLs: []string{"turn:relay.example.com"}},
+	}, cfg.WebRTC.ICEServers)
+	require.Equal(t, 3478, cfg.WebRTC.TCPPort)
+
+	_, err = ParseConfig([]byte(base+
+		"    - urls: [\"stun:s.example.com\"]\n"+
+		"      password: x\n"+
+		"    - {urls: [\"stun:s.example.com\"], username: u}\n"+
+		"    - http://nope\n"), "f.yaml")
+	require.EqualError(t, err, "f.yaml:6: webrtc.ice_servers[0].password: unknown key (known here: credential, urls, username)\n"+
+		"f.yaml:7: webrtc.ice_servers[1]: username and credential are for turn: servers\n"+
+		"f.yaml:8: webrtc.ice_servers[2]: \"http://nope\" is not a stun:, turn: or turns: URL")
 }

@@ -1,8 +1,10 @@
 package seeder
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"time"
 
@@ -23,7 +25,11 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 	// Failed within ~15 s of silence instead of pion's 30 s: a browser that
 	// is gone frees its slot sooner.
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPPort > 0 {
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
 	var keepIface func(string) bool
 	if len(cfg.Interfaces) > 0 {
 		keepIface = func(name string) bool { return slices.Contains(cfg.Interfaces, name) }
@@ -55,11 +61,38 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 		se.SetICEUDPMux(mux)
 		closer = mux
 	}
+	if cfg.TCPPort > 0 {
+		// ICE-TCP, passive: browsers connect to this one port (RFC 6544),
+		// for networks that block UDP. pion's TCP mux shares it.
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{Port: cfg.TCPPort})
+		if err != nil {
+			_ = closer.Close()
+			return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc tcp_port %d: %w", cfg.TCPPort, err)
+		}
+		tcp := webrtc.NewICETCPMux(se.LoggerFactory.NewLogger("tcpmux"), ln, 8)
+		se.SetICETCPMux(tcp)
+		closer = multiCloser{closer, tcp}
+	}
 	var pcc webrtc.Configuration
-	if len(cfg.ICEServers) > 0 {
-		pcc.ICEServers = []webrtc.ICEServer{{URLs: cfg.ICEServers}}
+	for _, srv := range cfg.ICEServers {
+		is := webrtc.ICEServer{URLs: srv.URLs, Username: srv.Username}
+		if srv.Credential != "" {
+			is.Credential, is.CredentialType = srv.Credential, webrtc.ICECredentialTypePassword
+		}
+		pcc.ICEServers = append(pcc.ICEServers, is)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), pcc, closer, nil
+}
+
+// multiCloser closes each of its closers.
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var errs []error
+	for _, c := range m {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 type nopCloser struct{}
