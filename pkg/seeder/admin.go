@@ -26,12 +26,10 @@ func (s *Seeder) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !s.Ready() {
+		if why := s.notReady(); len(why) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, st := range s.streamList() {
-				if !st.ready.Load() {
-					fmt.Fprintf(w, "stream %s: not ready\n", st.cfg.ID)
-				}
+			for _, line := range why {
+				fmt.Fprintln(w, line)
 			}
 			return
 		}

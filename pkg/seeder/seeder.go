@@ -452,13 +452,30 @@ func (s *Seeder) reserveUpload(n int) time.Duration {
 	return d
 }
 
-// Ready reports whether every stream has its playlists and has joined its
-// swarms on at least one tracker.
+// Ready reports whether superpeer is doing its job: every stream has its
+// playlists and has joined its swarms, and at least one tracker, which
+// every swarm joins, is connected now. Without a tracker no browser can
+// find superpeer, however healthy the rest is.
 func (s *Seeder) Ready() bool {
+	return len(s.notReady()) == 0
+}
+
+// notReady lists why Ready is false, one reason a line.
+func (s *Seeder) notReady() []string {
+	var why []string
 	for _, st := range s.streamList() {
 		if !st.ready.Load() {
-			return false
+			why = append(why, "stream "+st.cfg.ID+": not ready")
 		}
 	}
-	return true
+	if len(s.streamList()) > 0 && len(s.trackers.list) > 0 {
+		connected := false
+		for _, c := range s.trackers.list {
+			connected = connected || c.Connected()
+		}
+		if !connected {
+			why = append(why, "no tracker connected")
+		}
+	}
+	return why
 }

@@ -561,3 +561,39 @@ func TestHostilePlaylist(t *testing.T) {
 		require.NotContains(t, st.LastFetchError, "hunter2", "errors of refused requests name the host only")
 	}
 }
+
+// TestReadinessFollowsTrackers: /readyz fails while no tracker is connected,
+// and recovers when one is back.
+func TestReadinessFollowsTrackers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a tracker reconnect")
+	}
+	var allow atomic.Bool
+	allow.Store(true)
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{
+		Relay: true, Interval: 1, Accept: func(*http.Request) bool { return allow.Load() }})}
+	t.Cleanup(h.origin.Close)
+	h.origin.SetFile("/master.m3u8", []byte(testMaster))
+	h.v0 = h.origin.AddMedia("/v0/index.m3u8", playlisttest.MediaOptions{Segments: 2, SegmentSize: 1000})
+	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 2, SegmentSize: 1000})
+	startSeeder(t, h, testConfig(h.tracker.URL, h.origin.URL+"/master.m3u8"))
+	waitFor(t, 10*time.Second, "readiness", h.seeder.Ready)
+	ready := func() (int, string) {
+		resp, err := http.Get(h.admin + "/readyz")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := ready()
+	require.Equal(t, http.StatusOK, code)
+	allow.Store(false) // the tracker is down: connections drop and reconnects fail
+	h.tracker.DropConnections()
+	waitFor(t, 5*time.Second, "readiness to drop", func() bool { return !h.seeder.Ready() })
+	code, body := ready()
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Equal(t, "no tracker connected\n", body)
+	allow.Store(true)
+	waitFor(t, 20*time.Second, "the tracker to be back", h.seeder.Ready)
+}

@@ -98,6 +98,17 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// DropConnections closes every open connection, as a tracker restart
+// would; the server keeps accepting new ones.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	conns := append([]*Conn(nil), s.all...)
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // Accept returns the next accepted connection, in order.
 func (s *Server) Accept(ctx context.Context) (*Conn, error) {
 	select {
