@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -65,6 +67,23 @@ type browserEnv struct {
 	joinTimeout time.Duration // per attempt: announce → data channel open
 	attempts    int
 	org         *origin
+	// certs is one DTLS certificate for every browser connection: pion
+	// would otherwise generate an ECDSA key and certificate per connection,
+	// five per announce, which costs the generator more CPU than the
+	// handshakes it measures.
+	certs []webrtc.Certificate
+}
+
+func newCertificates() ([]webrtc.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	c, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		return nil, err
+	}
+	return []webrtc.Certificate{*c}, nil
 }
 
 // browser is one simulated P2P Media Loader 2.x page in one swarm: it
@@ -176,12 +195,20 @@ func (b *browser) keep(pc *webrtc.PeerConnection) {
 	}
 }
 
+// alive reports whether the connection to the seed is still up.
+func (b *browser) alive() bool {
+	b.mu.Lock()
+	pc := b.pc
+	b.mu.Unlock()
+	return pc != nil && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
 func (b *browser) close() {
 	b.keep(nil)
 }
 
 func (b *browser) newPC() (*webrtc.PeerConnection, error) {
-	pc, err := b.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := b.api.NewPeerConnection(webrtc.Configuration{Certificates: b.env.certs})
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,12 @@ func run() int {
 		gomaxprocs: *gomaxprocs, cpus: *cpus, udpPort: *udpPort, seedOffers: *seedOffers, profileDir: *profileDir,
 		maxPeers: maxPeers, cacheBytes: spec.uniqueBytes(), originURL: org.masterURL(),
 	}
-	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts}
+	certs, err := newCertificates()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return 1
+	}
+	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs}
 	logf("machine: %s", machineSummary())
 	logf("stream: %d variants × %d segments × %d B, %d swarms (%s)", spec.variants, spec.segments, spec.segSize, len(swarms), *gens)
 

@@ -9,8 +9,8 @@ import (
 
 // figureLine is the one-line summary of a result.
 func figureLine(r result) string {
-	s := fmt.Sprintf("%-9s %s %5d: held %d/%d, %.1f KiB/peer, %.3f cores/1000 idle, setup p50/p99 %.0f/%.0f ms",
-		r.Target, r.Mode, r.Peers, r.Held, r.Peers, r.KiBPerPeer, r.CoresPer1000, r.SetupP50Ms, r.SetupP99Ms)
+	s := fmt.Sprintf("%-9s %s %5d: held %d/%d (%d never connected, %d lost), %.1f KiB/peer, %.3f cores/1000 idle, setup p50/p99 %.0f/%.0f ms",
+		r.Target, r.Mode, r.Peers, r.Held, r.Peers, r.Failed, r.Lost, r.KiBPerPeer, r.CoresPer1000, r.SetupP50Ms, r.SetupP99Ms)
 	if r.GoroutinesPer > 0 {
 		s += fmt.Sprintf(", %.1f goroutines/peer", r.GoroutinesPer)
 	}

@@ -21,6 +21,7 @@ type runConfig struct {
 	duration    time.Duration // pull window
 	joinTimeout time.Duration
 	attempts    int
+	certs       []webrtc.Certificate
 }
 
 // result is one target's figures at one size. Durations are in ms, CPU in
@@ -29,8 +30,9 @@ type result struct {
 	Target string `json:"target"`
 	Mode   string `json:"mode"` // hold or pull
 	Peers  int    `json:"peers"`
-	Held   int    `json:"held"`
-	Failed int    `json:"failed"`
+	Held   int    `json:"held"`   // connected and still up at the end of the idle window
+	Failed int    `json:"failed"` // never connected
+	Lost   int    `json:"lost"`   // connected, then the connection went down
 
 	ArrivalRate   float64 `json:"arrival_rate"`
 	SetupP50Ms    float64 `json:"setup_p50_ms"`
@@ -96,7 +98,7 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	r.BaseCPUCores = cores(base, base2)
 
 	env := &browserEnv{trackerURL: t.trackerURL, metrics: tracker.NewMetrics(prometheus.NewRegistry()),
-		joinTimeout: rc.joinTimeout, attempts: rc.attempts, org: org}
+		joinTimeout: rc.joinTimeout, attempts: rc.attempts, org: org, certs: rc.certs}
 	browsers := make([]*browser, n)
 	setups := make([]time.Duration, n)
 	attempts := make([]int, n)
@@ -152,6 +154,15 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 		return r, err
 	}
 	r.HeldRSSKiB, r.HeldGoroutines = s2.rssKiB, s2.goroutines
+	alive := held[:0:0]
+	for _, b := range held {
+		if b.alive() {
+			alive = append(alive, b)
+		}
+	}
+	r.Lost = len(held) - len(alive)
+	held = alive
+	r.Held = len(held)
 	r.IdleCPUCores = max(0, cores(s1, s2)-r.BaseCPUCores)
 	if r.Held > 0 {
 		r.KiBPerPeer = float64(r.HeldRSSKiB-r.BaseRSSKiB) / float64(r.Held)

@@ -135,3 +135,8 @@ func writeProfiles(path string) {
 		_ = f.Close()
 	}
 }
+
+// parseSuperpeerConfig checks a generated config the way superpeer loads it.
+func parseSuperpeerConfig(b []byte) (seeder.Config, error) {
+	return seeder.ParseConfig(b, "superpeer.yaml")
+}

@@ -130,7 +130,14 @@ func startSuperpeer(ctx context.Context, o targetOptions) (*target, error) {
 		}
 	}
 	cfgPath := filepath.Join(o.workDir, "superpeer.yaml")
-	if err := os.WriteFile(cfgPath, []byte(superpeerConfig(o, t.trackerURL, listen, adminPort)), 0o644); err != nil {
+	yml := superpeerConfig(o, t.trackerURL, listen, adminPort)
+	if _, err := parseSuperpeerConfig([]byte(yml)); err != nil {
+		if t.tracker != nil {
+			t.tracker.stop()
+		}
+		return nil, fmt.Errorf("generated superpeer config: %w", err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
 		return nil, err
 	}
 	var cmd *exec.Cmd
