@@ -34,10 +34,23 @@ const stallTimeout = 2 * time.Second
 
 // browserAPIs builds n pion APIs for the simulated browsers, each carrying
 // all of its peer connections on one UDP socket on 127.0.0.1 (an ICE UDP
-// mux), so that thousands of browsers need a handful of descriptors.
+// mux), so that thousands of browsers need a handful of descriptors. With
+// n == 0 it builds one API that gives every connection its own socket, as
+// real browsers have: needed when the seed itself muxes on one port, since
+// a UDP mux routes by remote address and cannot tell apart many browsers
+// that share one.
 func browserAPIs(n int) ([]*webrtc.API, []io.Closer, error) {
 	var apis []*webrtc.API
 	var closers []io.Closer
+	if n == 0 {
+		var se webrtc.SettingEngine
+		se.LoggerFactory = &logging.DefaultLoggerFactory{Writer: os.Stderr, DefaultLogLevel: logging.LogLevelDisabled}
+		se.DetachDataChannels()
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		return []*webrtc.API{webrtc.NewAPI(webrtc.WithSettingEngine(se))}, nil, nil
+	}
 	for range n {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -132,6 +145,14 @@ func newBrowser(env *browserEnv, api *webrtc.API, sw swarmInfo) *browser {
 // to the open channel and the number of announce attempts.
 func (b *browser) connect(ctx context.Context) (time.Duration, int, error) {
 	for attempt := 1; attempt <= b.env.attempts; attempt++ {
+		if attempt > 1 {
+			// A fresh peer id, as after a page reload: the seed still holds
+			// the failed attempt's connection under the old id until its
+			// connect timeout (30 s) and rejects a second one as a duplicate.
+			b.mu.Lock()
+			b.peerID = peerIDPrefix(b.sw.gen) + randomAlnum(12)
+			b.mu.Unlock()
+		}
 		c, err := tracker.NewClient(tracker.Config{
 			URL: b.env.trackerURL, Logger: zerolog.Nop(), Metrics: b.env.metrics,
 			OffersPerAnnounce: 5, DefaultInterval: time.Hour, BackoffMin: 200 * time.Millisecond,

@@ -98,7 +98,7 @@ func run() int {
 		segments    = flag.Int("segments", 30, "segments per variant")
 		segSize     = flag.Int("segment-size", 1<<20, "bytes per segment")
 		gens        = flag.String("generations", "2.2,2.3", "browser generations, spread over the swarms")
-		sockets     = flag.Int("browser-sockets", 4, "UDP sockets (ICE muxes) shared by the simulated browsers")
+		sockets     = flag.Int("browser-sockets", -1, "UDP sockets (ICE muxes) shared by the simulated browsers; 0: a socket per connection (default 4, or 0 with -udp-port)")
 		joinTimeout = flag.Duration("join-timeout", 5*time.Second, "per announce: wait this long for a data channel before announcing again")
 		attempts    = flag.Int("attempts", 5, "announces per browser before it counts as failed")
 		spBin       = flag.String("superpeer-bin", "", "cmd/superpeer binary (default: go build ./cmd/superpeer)")
@@ -157,8 +157,14 @@ func run() int {
 			err = fmt.Errorf("-generations: %q is not 2.2 or 2.3", g)
 		}
 	}
-	if *rate <= 0 || *sockets < 1 || *attempts < 1 {
-		err = errors.New("want -rate > 0, -browser-sockets >= 1, -attempts >= 1")
+	if *sockets < 0 {
+		*sockets = 4
+		if *udpPort > 0 {
+			*sockets = 0
+		}
+	}
+	if *rate <= 0 || *attempts < 1 {
+		err = errors.New("want -rate > 0, -attempts >= 1")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
