@@ -70,11 +70,15 @@ func runPionSeed(ctx context.Context, opts pionOptions) error {
 	defer stopProfiles()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var profileOnce sync.Once
+	profile := func() {
+		if opts.memProfile != "" {
+			profileOnce.Do(func() { writeProfiles(opts.memProfile) })
+		}
+	}
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		if opts.memProfile != "" {
-			writeProfiles(opts.memProfile)
-		}
+		profile()
 		cancel()
 	}()
 
@@ -121,6 +125,7 @@ func runPionSeed(ctx context.Context, opts pionOptions) error {
 	fmt.Println(string(hello))
 
 	err = s.client.Run(ctx)
+	profile() // the parent's SIGTERM can beat stdin EOF; peers are still open here
 	s.mu.Lock()
 	for pc := range s.pcs {
 		_ = pc.Close()

@@ -186,9 +186,16 @@ func (c *child) exited() bool {
 	}
 }
 
-// stop asks the child to exit (stdin EOF, SIGTERM) and kills it after 10 s.
+// stop asks the child to exit and kills it after 10 s more. Children of this
+// binary exit on stdin EOF, and write their profiles first, while the peers
+// are still up; SIGTERM follows after 3 s (cmd/superpeer ignores stdin).
 func (c *child) stop() {
 	_ = c.stdin.Close()
+	select {
+	case <-c.done:
+		return
+	case <-time.After(3 * time.Second):
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -147,6 +148,9 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	s1, err := sampleProc(t.pid, t.metricsURL)
 	if err != nil {
 		return r, err
+	}
+	if t.profiling {
+		_ = syscall.Kill(t.pid, syscall.SIGUSR1) // start the idle CPU profile
 	}
 	sleep(ctx, rc.idle)
 	s2, err := sampleProc(t.pid, t.metricsURL)

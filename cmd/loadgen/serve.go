@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,8 +104,10 @@ func runServeSuperpeer(ctx context.Context, configPath, cpuProfile, memProfile s
 	return s.Run(ctx)
 }
 
-// startProfiles starts a CPU profile to path, if any; the returned func
-// stops it.
+// startProfiles arranges a CPU profile to path, if any: it starts when the
+// process receives SIGUSR1 (the load generator sends it at the start of the
+// idle window, so the profile shows holding peers, not connecting them) and
+// stops when the returned func is called.
 func startProfiles(path string) (func(), error) {
 	if path == "" {
 		return func() {}, nil
@@ -111,12 +116,26 @@ func startProfiles(path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	var mu sync.Mutex
+	started, stopped := false, false
+	go func() {
+		<-sig
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped && pprof.StartCPUProfile(f) == nil {
+			started = true
+		}
+	}()
 	return func() {
-		pprof.StopCPUProfile()
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		signal.Stop(sig)
+		if started {
+			pprof.StopCPUProfile()
+		}
 		_ = f.Close()
 	}, nil
 }

@@ -21,6 +21,7 @@ type target struct {
 	metricsURL string
 	trackerURL string // where the browsers announce
 	tracker    *child // the external tracker, nil when superpeer embeds it
+	profiling  bool   // a child of this binary writing profiles (SIGUSR1 starts its CPU profile)
 }
 
 func (t *target) stop() {
@@ -156,6 +157,7 @@ func startSuperpeer(ctx context.Context, o targetOptions) (*target, error) {
 		return nil, err
 	}
 	t.pid = t.proc.pid()
+	t.profiling = o.profileDir != ""
 	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	t.metricsURL = admin + "/metrics"
 	deadline := time.Now().Add(60 * time.Second)
@@ -200,5 +202,6 @@ func startPion(ctx context.Context, o targetOptions) (*target, error) {
 		return nil, err
 	}
 	t.pid, t.metricsURL = t.proc.pid(), hello.Metrics
+	t.profiling = o.profileDir != ""
 	return t, nil
 }
