@@ -63,22 +63,15 @@ type pionSeed struct {
 // runPionSeed runs the fixture until ctx ends or stdin closes, printing
 // {"pid","metrics"} once every swarm is joined.
 func runPionSeed(ctx context.Context, opts pionOptions) error {
-	stopProfiles, err := startProfiles(opts.cpuProfile)
+	stopProfiles, err := startProfiles(opts.cpuProfile, opts.memProfile)
 	if err != nil {
 		return err
 	}
 	defer stopProfiles()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var profileOnce sync.Once
-	profile := func() {
-		if opts.memProfile != "" {
-			profileOnce.Do(func() { writeProfiles(opts.memProfile) })
-		}
-	}
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		profile()
 		cancel()
 	}()
 
@@ -125,7 +118,6 @@ func runPionSeed(ctx context.Context, opts pionOptions) error {
 	fmt.Println(string(hello))
 
 	err = s.client.Run(ctx)
-	profile() // the parent's SIGTERM can beat stdin EOF; peers are still open here
 	s.mu.Lock()
 	for pc := range s.pcs {
 		_ = pc.Close()

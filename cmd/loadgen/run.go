@@ -157,6 +157,12 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	if err != nil {
 		return r, err
 	}
+	if t.profiling {
+		// Stop the CPU profile and write heap and goroutine profiles while
+		// every browser is still connected.
+		_ = syscall.Kill(t.pid, syscall.SIGUSR2)
+		sleep(ctx, 3*time.Second)
+	}
 	r.HeldRSSKiB, r.HeldGoroutines = s2.rssKiB, s2.goroutines
 	alive := held[:0:0]
 	for _, b := range held {

@@ -87,7 +87,7 @@ func runServeSuperpeer(ctx context.Context, configPath, cpuProfile, memProfile s
 	if err != nil {
 		return err
 	}
-	stop, err := startProfiles(cpuProfile)
+	stop, err := startProfiles(cpuProfile, memProfile)
 	if err != nil {
 		return err
 	}
@@ -96,47 +96,60 @@ func runServeSuperpeer(ctx context.Context, configPath, cpuProfile, memProfile s
 	defer cancel()
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		if memProfile != "" {
-			writeProfiles(memProfile)
-		}
 		cancel()
 	}()
 	return s.Run(ctx)
 }
 
-// startProfiles arranges a CPU profile to path, if any: it starts when the
-// process receives SIGUSR1 (the load generator sends it at the start of the
-// idle window, so the profile shows holding peers, not connecting them) and
-// stops when the returned func is called.
-func startProfiles(path string) (func(), error) {
-	if path == "" {
+// startProfiles arranges the profiles of a target: SIGUSR1 starts a CPU
+// profile to cpuPath and SIGUSR2 stops it and writes heap and goroutine
+// profiles (memPath). The load generator sends them at the start and end of
+// the idle window, so the profiles show peers being held, not connecting or
+// closing. The returned func writes whatever was not written yet.
+func startProfiles(cpuPath, memPath string) (func(), error) {
+	if cpuPath == "" && memPath == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
+	var f *os.File
+	if cpuPath != "" {
+		var err error
+		if f, err = os.Create(cpuPath); err != nil {
+			return nil, err
+		}
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1)
 	var mu sync.Mutex
-	started, stopped := false, false
+	cpuOn, memDone := false, false
+	finish := func() { // with mu held
+		if cpuOn {
+			pprof.StopCPUProfile()
+			cpuOn = false
+		}
+		if memPath != "" && !memDone {
+			writeProfiles(memPath)
+			memDone = true
+		}
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
 	go func() {
-		<-sig
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped && pprof.StartCPUProfile(f) == nil {
-			started = true
+		for s := range sig {
+			mu.Lock()
+			if s == syscall.SIGUSR1 && f != nil && !cpuOn && !memDone {
+				cpuOn = pprof.StartCPUProfile(f) == nil
+			} else if s == syscall.SIGUSR2 {
+				finish()
+			}
+			mu.Unlock()
 		}
 	}()
 	return func() {
+		signal.Stop(sig)
 		mu.Lock()
 		defer mu.Unlock()
-		stopped = true
-		signal.Stop(sig)
-		if started {
-			pprof.StopCPUProfile()
+		finish()
+		if f != nil {
+			_ = f.Close()
 		}
-		_ = f.Close()
 	}, nil
 }
 
