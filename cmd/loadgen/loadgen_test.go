@@ -30,10 +30,11 @@ func TestParseProc(t *testing.T) {
 	_, err = parseStatCPU([]byte("4242 (x) S 1"))
 	require.Error(t, err)
 
-	g, err := parseGoroutines(strings.NewReader("# HELP go_goroutines n\n# TYPE go_goroutines gauge\ngo_goroutines 2417\ngo_threads 9\n"))
+	m, err := parseMetrics(strings.NewReader("# HELP go_goroutines n\n# TYPE go_goroutines gauge\ngo_goroutines 2417\n" +
+		"go_memstats_stack_inuse_bytes 1.6384e+07\ngo_threads 9\ngo_memstats_heap_inuse_bytes{x=\"y\"} 1\n"))
 	require.NoError(t, err)
-	require.Equal(t, 2417, g)
-	_, err = parseGoroutines(strings.NewReader("go_threads 9\n"))
+	require.Equal(t, map[string]float64{"go_goroutines": 2417, "go_memstats_stack_inuse_bytes": 16384000}, m)
+	_, err = parseMetrics(strings.NewReader("go_threads 9\n"))
 	require.Error(t, err)
 }
 

@@ -109,7 +109,10 @@ func runPionSeed(ctx context.Context, opts pionOptions) error {
 	}
 	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		// Just enough of the Prometheus exposition for the load generator.
-		fmt.Fprintf(w, "go_goroutines %d\n", runtime.NumGoroutine())
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(w, "go_goroutines %d\ngo_memstats_heap_inuse_bytes %d\ngo_memstats_stack_inuse_bytes %d\n",
+			runtime.NumGoroutine(), m.HeapInuse, m.StackInuse)
 	})}
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()

@@ -28,10 +28,13 @@ type procSample struct {
 	rssKiB     int64
 	cpu        time.Duration // utime + stime
 	goroutines int           // -1 when unknown
+	// heapInuse and stackInuse are the Go runtime's go_memstats_*_inuse_bytes,
+	// -1 when unknown: they split RSS into live heap and goroutine stacks.
+	heapInuse, stackInuse int64
 }
 
 func sampleProc(pid int, metricsURL string) (procSample, error) {
-	s := procSample{at: time.Now(), goroutines: -1}
+	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, fmt.Errorf("read status: %w", err)
@@ -47,8 +50,16 @@ func sampleProc(pid int, metricsURL string) (procSample, error) {
 		return s, err
 	}
 	if metricsURL != "" {
-		if g, err := scrapeGoroutines(metricsURL); err == nil {
-			s.goroutines = g
+		if m, err := scrapeMetrics(metricsURL); err == nil {
+			if v, ok := m["go_goroutines"]; ok {
+				s.goroutines = int(v)
+			}
+			if v, ok := m["go_memstats_heap_inuse_bytes"]; ok {
+				s.heapInuse = int64(v)
+			}
+			if v, ok := m["go_memstats_stack_inuse_bytes"]; ok {
+				s.stackInuse = int64(v)
+			}
 		}
 	}
 	return s, nil
@@ -89,29 +100,41 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 
 var metricsClient = &http.Client{Timeout: 5 * time.Second}
 
-// scrapeGoroutines reads go_goroutines from a Prometheus text exposition.
-func scrapeGoroutines(url string) (int, error) {
+// scrapedMetrics are the unlabelled runtime gauges the load generator reads.
+var scrapedMetrics = []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"}
+
+// scrapeMetrics reads scrapedMetrics from a Prometheus text exposition.
+func scrapeMetrics(url string) (map[string]float64, error) {
 	resp, err := metricsClient.Get(url)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	return parseGoroutines(resp.Body)
+	return parseMetrics(resp.Body)
 }
 
-func parseGoroutines(r io.Reader) (int, error) {
+func parseMetrics(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
+		for _, name := range scrapedMetrics {
+			if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				out[name] = f
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return 0, errors.New("no go_goroutines")
+	if _, ok := out["go_goroutines"]; !ok {
+		return nil, errors.New("no go_goroutines")
+	}
+	return out, nil
 }
 
 // child is a process the load generator started: a target or a tracker.

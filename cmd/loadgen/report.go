@@ -14,6 +14,9 @@ func figureLine(r result) string {
 	if r.GoroutinesPer > 0 {
 		s += fmt.Sprintf(", %.1f goroutines/peer", r.GoroutinesPer)
 	}
+	if r.HeapKiBPerPeer > 0 {
+		s += fmt.Sprintf(" (heap %.1f + stacks %.1f KiB/peer)", r.HeapKiBPerPeer, r.StackKiBPerPeer)
+	}
 	if p := r.Pull; p != nil {
 		s += fmt.Sprintf("; pull %.0f Mbit/s at %.2f cores = %.0f Mbit/s/core, latency p50/p99 %.0f/%.0f ms, %d stalls, %d bad, %d errors",
 			p.Mbps, p.CPUCores, p.MbpsPerCore, p.LatP50Ms, p.LatP99Ms, p.Stalls, p.BadBytes, p.Errors)

@@ -49,9 +49,13 @@ type result struct {
 	BaseGoroutines int     `json:"base_goroutines"` // -1 unknown
 	HeldGoroutines int     `json:"held_goroutines"` // -1 unknown
 	GoroutinesPer  float64 `json:"goroutines_per_peer"`
-	OriginBytes    int64   `json:"origin_bytes"`
-	UniqueBytes    int64   `json:"unique_bytes"`
-	OriginRatio    float64 `json:"origin_ratio"`
+	// HeapKiBPerPeer and StackKiBPerPeer split KiBPerPeer by the target's
+	// go_memstats_{heap,stack}_inuse_bytes (0 when it exports none).
+	HeapKiBPerPeer  float64 `json:"heap_kib_per_peer"`
+	StackKiBPerPeer float64 `json:"stack_kib_per_peer"`
+	OriginBytes     int64   `json:"origin_bytes"`
+	UniqueBytes     int64   `json:"unique_bytes"`
+	OriginRatio     float64 `json:"origin_ratio"`
 
 	Pull *pullResult `json:"pull,omitempty"`
 }
@@ -179,6 +183,10 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 		r.CoresPer1000 = r.IdleCPUCores / float64(r.Held) * 1000
 		if r.BaseGoroutines >= 0 && r.HeldGoroutines >= 0 {
 			r.GoroutinesPer = float64(r.HeldGoroutines-r.BaseGoroutines) / float64(r.Held)
+		}
+		if base2.heapInuse >= 0 && s2.heapInuse >= 0 {
+			r.HeapKiBPerPeer = float64(s2.heapInuse-base2.heapInuse) / 1024 / float64(r.Held)
+			r.StackKiBPerPeer = float64(s2.stackInuse-base2.stackInuse) / 1024 / float64(r.Held)
 		}
 	}
 
