@@ -1,0 +1,523 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+// stallTimeout is P2P Media Loader's p2pNotReceivingBytesTimeoutMs: a
+// request that receives nothing for this long fails and is cancelled.
+const stallTimeout = 2 * time.Second
+
+// browserAPIs builds n pion APIs for the simulated browsers, each carrying
+// all of its peer connections on one UDP socket on 127.0.0.1 (an ICE UDP
+// mux), so that thousands of browsers need a handful of descriptors. With
+// n == 0 it builds one API that gives every connection its own socket, as
+// real browsers have: needed when the seed itself muxes on one port, since
+// a UDP mux routes by remote address and cannot tell apart many browsers
+// that share one.
+func browserAPIs(n int) ([]*webrtc.API, []io.Closer, error) {
+	var apis []*webrtc.API
+	var closers []io.Closer
+	if n == 0 {
+		var se webrtc.SettingEngine
+		se.LoggerFactory = &logging.DefaultLoggerFactory{Writer: os.Stderr, DefaultLogLevel: logging.LogLevelDisabled}
+		se.DetachDataChannels()
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		return []*webrtc.API{webrtc.NewAPI(webrtc.WithSettingEngine(se))}, nil, nil
+	}
+	for range n {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, closers, err
+		}
+		_ = conn.SetReadBuffer(8 << 20)
+		_ = conn.SetWriteBuffer(8 << 20)
+		lf := &logging.DefaultLoggerFactory{Writer: os.Stderr, DefaultLogLevel: logging.LogLevelDisabled}
+		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: lf.NewLogger("udpmux")})
+		var se webrtc.SettingEngine
+		se.LoggerFactory = lf
+		se.DetachDataChannels()
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetICEUDPMux(mux)
+		apis = append(apis, webrtc.NewAPI(webrtc.WithSettingEngine(se)))
+		closers = append(closers, mux)
+	}
+	return apis, closers, nil
+}
+
+// browserEnv is what every simulated browser of a run shares.
+type browserEnv struct {
+	trackerURL  string
+	metrics     *tracker.Metrics
+	joinTimeout time.Duration // per attempt: announce → data channel open
+	attempts    int
+	org         *origin
+	// certs is one DTLS certificate for every browser connection: pion
+	// would otherwise generate an ECDSA key and certificate per connection,
+	// five per announce, which costs the generator more CPU than the
+	// handshakes it measures.
+	certs []webrtc.Certificate
+}
+
+func newCertificates() ([]webrtc.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	c, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		return nil, err
+	}
+	return []webrtc.Certificate{*c}, nil
+}
+
+// browser is one simulated P2P Media Loader 2.x page in one swarm: it
+// announces with 5 offers like bittorrent-tracker's client, answers offers
+// relayed from a seed, and keeps the first data channel that opens. Once
+// connected it leaves the tracker (closes its socket), so that the swarm on
+// the tracker holds only the seed and the browsers still connecting and
+// every browser's offers reach the seed (trackers relay each offer to a
+// random other member; with hundreds of members a browser would rarely
+// meet the seed, and the benchmark measures the seed, not the pairing).
+type browser struct {
+	env    *browserEnv
+	api    *webrtc.API
+	sw     swarmInfo
+	peerID string
+
+	mu        sync.Mutex
+	pcs       []*webrtc.PeerConnection
+	pending   map[string]*webrtc.PeerConnection // by offer id
+	answering bool
+	announced time.Time // first announce of this browser
+	opened    chan openedChannel
+	client    *tracker.Client
+
+	pc   *webrtc.PeerConnection // the connection to the seed
+	conn *browserConn
+}
+
+type openedChannel struct {
+	pc  *webrtc.PeerConnection
+	raw datachannel.ReadWriteCloserDeadliner
+	at  time.Time
+}
+
+func newBrowser(env *browserEnv, api *webrtc.API, sw swarmInfo) *browser {
+	return &browser{
+		env: env, api: api, sw: sw,
+		peerID:  peerIDPrefix(sw.gen) + randomAlnum(12),
+		pending: map[string]*webrtc.PeerConnection{},
+		opened:  make(chan openedChannel, 1),
+	}
+}
+
+// connect joins the swarm until a data channel to the seed opens and its
+// first announcement is read. It returns the time from the first announce
+// to the open channel and the number of announce attempts.
+func (b *browser) connect(ctx context.Context) (time.Duration, int, error) {
+	for attempt := 1; attempt <= b.env.attempts; attempt++ {
+		if attempt > 1 {
+			// A fresh peer id, as after a page reload: the seed still holds
+			// the failed attempt's connection under the old id until its
+			// connect timeout (30 s) and rejects a second one as a duplicate.
+			b.mu.Lock()
+			b.peerID = peerIDPrefix(b.sw.gen) + randomAlnum(12)
+			b.mu.Unlock()
+		}
+		c, err := tracker.NewClient(tracker.Config{
+			URL: b.env.trackerURL, Logger: zerolog.Nop(), Metrics: b.env.metrics,
+			OffersPerAnnounce: 5, DefaultInterval: time.Hour, BackoffMin: 200 * time.Millisecond,
+		})
+		if err != nil {
+			return 0, attempt, err
+		}
+		if _, err := c.Join(b.sw.infoHash, b.peerID, b); err != nil {
+			return 0, attempt, err
+		}
+		b.mu.Lock()
+		b.client = c
+		b.mu.Unlock()
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { _ = c.Run(cctx) }()
+		t := time.NewTimer(b.env.joinTimeout)
+		select {
+		case oc := <-b.opened:
+			t.Stop()
+			cancel() // leave the tracker: a best-effort "stopped", then close
+			b.keep(oc.pc)
+			b.mu.Lock()
+			setup := oc.at.Sub(b.announced)
+			b.mu.Unlock()
+			b.conn = &browserConn{raw: oc.raw, joiner: wire.Joiner{Limit: 1 << 20}, buf: make([]byte, 1<<16)}
+			if err := b.conn.readAnnouncement(); err != nil {
+				return setup, attempt, fmt.Errorf("first announcement: %w", err)
+			}
+			return setup, attempt, nil
+		case <-t.C:
+			cancel()
+			b.keep(nil)
+		case <-ctx.Done():
+			t.Stop()
+			cancel()
+			return 0, attempt, ctx.Err()
+		}
+	}
+	return 0, b.env.attempts, errors.New("no data channel to the seed")
+}
+
+// keep closes every peer connection but pc (nil: all of them).
+func (b *browser) keep(pc *webrtc.PeerConnection) {
+	b.mu.Lock()
+	var drop []*webrtc.PeerConnection
+	for _, p := range b.pcs {
+		if p != pc {
+			drop = append(drop, p)
+		}
+	}
+	b.pcs = b.pcs[:0]
+	if pc != nil {
+		b.pcs = append(b.pcs, pc)
+	}
+	b.pc = pc
+	b.pending = map[string]*webrtc.PeerConnection{}
+	b.answering = false
+	b.mu.Unlock()
+	for _, p := range drop {
+		_ = p.Close()
+	}
+}
+
+// alive reports whether the connection to the seed is still up.
+func (b *browser) alive() bool {
+	b.mu.Lock()
+	pc := b.pc
+	b.mu.Unlock()
+	return pc != nil && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+func (b *browser) close() {
+	b.keep(nil)
+}
+
+func (b *browser) newPC() (*webrtc.PeerConnection, error) {
+	pc, err := b.api.NewPeerConnection(webrtc.Configuration{Certificates: b.env.certs})
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.pcs = append(b.pcs, pc)
+	b.mu.Unlock()
+	return pc, nil
+}
+
+// watch hands the channel to connect once it opens; a second one is closed.
+func (b *browser) watch(pc *webrtc.PeerConnection, dc *webrtc.DataChannel) {
+	dc.OnOpen(func() {
+		raw, err := dc.DetachWithDeadline()
+		if err != nil {
+			return
+		}
+		select {
+		case b.opened <- openedChannel{pc: pc, raw: raw, at: time.Now()}:
+		default:
+			_ = raw.Close()
+		}
+	})
+}
+
+func randomLabel() string {
+	var b [20]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func gather(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", err
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		return "", errors.New("gathering timed out")
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// Offers implements tracker.Handler: n offers, each with its data channel
+// created first (label: 40 hex chars), as simple-peer does.
+func (b *browser) Offers(_ context.Context, n int) []tracker.LocalOffer {
+	var out []tracker.LocalOffer
+	for range n {
+		pc, err := b.newPC()
+		if err != nil {
+			break
+		}
+		dc, err := pc.CreateDataChannel(randomLabel(), nil)
+		if err != nil {
+			break
+		}
+		b.watch(pc, dc)
+		off, err := pc.CreateOffer(nil)
+		if err != nil {
+			break
+		}
+		sdp, err := gather(pc, off)
+		if err != nil {
+			break
+		}
+		id := tracker.NewOfferID()
+		b.mu.Lock()
+		b.pending[id] = pc
+		b.mu.Unlock()
+		out = append(out, tracker.LocalOffer{ID: id, SDP: sdp})
+	}
+	b.mu.Lock()
+	if b.announced.IsZero() {
+		b.announced = time.Now()
+	}
+	b.mu.Unlock()
+	return out
+}
+
+// HandleAnswer completes one of our offers.
+func (b *browser) HandleAnswer(a tracker.Answer) {
+	b.mu.Lock()
+	pc := b.pending[a.OfferID]
+	delete(b.pending, a.OfferID)
+	b.mu.Unlock()
+	if pc != nil {
+		go func() { _ = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: a.SDP}) }()
+	}
+}
+
+// HandleOffer answers an offer from a seed (not another simulated browser:
+// browser-to-browser links would load the generator, not the target), once.
+func (b *browser) HandleOffer(o tracker.Offer) {
+	if bytes.HasPrefix([]byte(o.PeerID), []byte("-PM")) {
+		return
+	}
+	b.mu.Lock()
+	if b.answering || b.pc != nil {
+		b.mu.Unlock()
+		return
+	}
+	b.answering = true
+	client := b.client
+	b.mu.Unlock()
+	go func() {
+		pc, err := b.newPC()
+		if err != nil {
+			return
+		}
+		pc.OnDataChannel(func(dc *webrtc.DataChannel) { b.watch(pc, dc) })
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
+			return
+		}
+		ans, err := pc.CreateAnswer(nil)
+		if err != nil {
+			return
+		}
+		sdp, err := gather(pc, ans)
+		if err != nil {
+			return
+		}
+		_ = client.Answer(o, sdp)
+	}()
+}
+
+func (b *browser) HandleAnnounceResponse(tracker.AnnounceResponse) {}
+
+// browserConn is the open data channel to the seed.
+type browserConn struct {
+	raw    datachannel.ReadWriteCloserDeadliner
+	joiner wire.Joiner
+	buf    []byte
+	loaded []int64 // ids of the latest announcement
+}
+
+var errStall = errors.New("stall: no bytes for 2 s")
+
+// next reads the next message within stallTimeout: a command, or raw data
+// (cmd == nil).
+func (c *browserConn) next() (*wire.Command, []byte, error) {
+	for {
+		_ = c.raw.SetReadDeadline(time.Now().Add(stallTimeout))
+		n, err := c.raw.Read(c.buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil, nil, errStall
+			}
+			return nil, nil, err
+		}
+		msg := c.buf[:n]
+		if !wire.IsCommandFrame(msg) {
+			return nil, msg, nil
+		}
+		p, err := c.joiner.Push(msg)
+		if err != nil {
+			continue // dropped, as the browser does
+		}
+		if p == nil {
+			continue
+		}
+		cmd, err := wire.DecodePayload(p)
+		if err != nil {
+			continue
+		}
+		if cmd.Type == wire.SegmentsAnnouncement {
+			c.loaded = cmd.Loaded
+		}
+		return &cmd, nil, nil
+	}
+}
+
+func (c *browserConn) readAnnouncement() error {
+	for range 100 {
+		cmd, _, err := c.next()
+		if err != nil {
+			return err
+		}
+		if cmd != nil && cmd.Type == wire.SegmentsAnnouncement {
+			return nil
+		}
+	}
+	return errors.New("no announcement")
+}
+
+func (c *browserConn) send(cmd wire.Command) error {
+	frames, err := wire.EncodeCommand(cmd, 0)
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if _, err := c.raw.Write(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pullStats are the pull phase's counters, shared by every puller.
+type pullStats struct {
+	bytes    atomic.Int64 // segment payload bytes received
+	segments atomic.Int64 // verified segments
+	stalls   atomic.Int64 // requests that got no bytes for 2 s
+	bad      atomic.Int64 // segments whose sha256 differs from the origin's
+	errors   atomic.Int64 // other failures (absent, protocol, closed)
+
+	mu        sync.Mutex
+	latencies []time.Duration // request → completed, verified segments
+}
+
+// pull requests segments back to back, as a browser filling its P2P window
+// does with one peer (one request at a time), and verifies every byte.
+func (b *browser) pull(ctx context.Context, st *pullStats, segments int) {
+	ids := b.conn.loaded
+	if len(ids) == 0 {
+		for i := range segments {
+			ids = append(ids, int64(i))
+		}
+	}
+	k := rand.IntN(len(ids))
+	for ctx.Err() == nil {
+		id := ids[k%len(ids)]
+		k++
+		req := int64(rand.IntN(1000))
+		start := time.Now()
+		data, err := b.conn.download(id, req, st)
+		switch {
+		case errors.Is(err, errStall):
+			st.stalls.Add(1)
+			_ = b.conn.send(wire.Command{Type: wire.CancelSegmentRequest, SegmentID: id, RequestID: req})
+			continue
+		case err != nil:
+			if ctx.Err() == nil {
+				st.errors.Add(1)
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+					return
+				}
+			}
+			continue
+		}
+		if sha256.Sum256(data) != b.env.org.hashes[b.sw.variant][id] {
+			st.bad.Add(1)
+			continue
+		}
+		d := time.Since(start)
+		st.segments.Add(1)
+		st.mu.Lock()
+		st.latencies = append(st.latencies, d)
+		st.mu.Unlock()
+	}
+}
+
+// download sends a SegmentRequest and returns the segment, holding the
+// uploader to protocol-v2 §5.6: header, exactly size bytes, completed.
+func (c *browserConn) download(id, req int64, st *pullStats) ([]byte, error) {
+	if err := c.send(wire.Command{Type: wire.SegmentRequest, SegmentID: id, RequestID: req}); err != nil {
+		return nil, err
+	}
+	var got []byte
+	size := int64(-1)
+	for {
+		cmd, data, err := c.next()
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case cmd == nil:
+			if size < 0 {
+				continue // chunks of an abandoned request
+			}
+			got = append(got, data...)
+			st.bytes.Add(int64(len(data)))
+			if int64(len(got)) > size {
+				return nil, fmt.Errorf("%d bytes, more than announced %d", len(got), size)
+			}
+		case cmd.Type == wire.SegmentAbsent && cmd.RequestID == req:
+			return nil, fmt.Errorf("segment %d absent", id)
+		case cmd.Type == wire.SegmentData:
+			if cmd.SegmentID != id || cmd.RequestID != req || size >= 0 {
+				continue
+			}
+			size = cmd.Size
+			got = make([]byte, 0, size)
+		case cmd.Type == wire.SegmentDataSendingCompleted && size >= 0:
+			if cmd.SegmentID != id || cmd.RequestID != req || int64(len(got)) != size {
+				return nil, fmt.Errorf("completed %d/%d after %d of %d bytes", cmd.SegmentID, cmd.RequestID, len(got), size)
+			}
+			return got, nil
+		}
+	}
+}

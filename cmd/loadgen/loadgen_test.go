@@ -1,0 +1,104 @@
+package main
+
+import (
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/superpeer/superpeer/pkg/wire"
+)
+
+func TestParseProc(t *testing.T) {
+	status := "Name:\tsuperpeer\nVmPeak:\t  900 kB\nVmRSS:\t   123456 kB\nThreads:\t9\n"
+	rss, err := parseVmRSS([]byte(status))
+	require.NoError(t, err)
+	require.Equal(t, int64(123456), rss)
+	_, err = parseVmRSS([]byte("Name:\tx\n"))
+	require.Error(t, err)
+
+	// The command name may hold spaces and parentheses; utime 250 and stime
+	// 50 ticks are fields 14 and 15.
+	stat := "4242 (super (peer) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0"
+	cpu, err := parseStatCPU([]byte(stat))
+	require.NoError(t, err)
+	require.Equal(t, 3*time.Second, cpu)
+	_, err = parseStatCPU([]byte("4242 (x) S 1"))
+	require.Error(t, err)
+
+	m, err := parseMetrics(strings.NewReader("# HELP go_goroutines n\n# TYPE go_goroutines gauge\ngo_goroutines 2417\n" +
+		"go_memstats_stack_inuse_bytes 1.6384e+07\ngo_threads 9\ngo_memstats_heap_inuse_bytes{x=\"y\"} 1\n"))
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"go_goroutines": 2417, "go_memstats_stack_inuse_bytes": 16384000}, m)
+	_, err = parseMetrics(strings.NewReader("go_threads 9\n"))
+	require.Error(t, err)
+}
+
+func TestOriginContent(t *testing.T) {
+	spec := mediaSpec{variants: 2, segments: 3, segSize: 4096, duration: 4}
+	require.NoError(t, spec.validate())
+	o, err := newOrigin(spec)
+	require.NoError(t, err)
+	defer o.close()
+
+	// Deterministic, and distinct per variant and segment.
+	require.Equal(t, segmentData(1, 2, 4096), segmentData(1, 2, 4096))
+	require.NotEqual(t, segmentData(0, 2, 4096), segmentData(1, 2, 4096))
+	require.NotEqual(t, segmentData(1, 1, 4096), segmentData(1, 2, 4096))
+
+	get := func(path string) []byte {
+		resp, err := http.Get(o.url + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return b
+	}
+	master := get("/vod/master.m3u8")
+	require.Contains(t, string(master), "v1/index.m3u8")
+	media := string(get("/vod/v1/index.m3u8"))
+	require.Contains(t, media, "s2.ts")
+	require.Contains(t, media, "#EXT-X-ENDLIST")
+	require.False(t, o.complete())
+	for v := range 2 {
+		for s := range 3 {
+			b := get("/vod/v" + string(rune('0'+v)) + "/s" + string(rune('0'+s)) + ".ts")
+			require.Equal(t, o.hashes[v][s], sha256.Sum256(b))
+		}
+	}
+	require.True(t, o.complete())
+	require.Equal(t, spec.uniqueBytes(), o.segBytes.Load())
+
+	resp, err := http.Get(o.url + "/vod/v2/s0.ts")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	// Every (variant, generation) is its own swarm.
+	swarms, err := streamSwarms(o.masterURL(), master, []wire.Generation{wire.Gen22, wire.Gen23})
+	require.NoError(t, err)
+	require.Len(t, swarms, 4)
+	seen := map[string]bool{}
+	for _, s := range swarms {
+		require.Len(t, s.infoHash, 20)
+		seen[s.infoHash] = true
+	}
+	require.Len(t, seen, 4)
+}
+
+func TestSuperpeerConfigParses(t *testing.T) {
+	o := targetOptions{trackerKind: "embedded", interval: time.Minute, maxPeers: 3000, cacheBytes: 120 << 20,
+		udpPort: 7882, originURL: "http://127.0.0.1:1/vod/master.m3u8"}
+	y := superpeerConfig(o, "ws://127.0.0.1:2", "127.0.0.1:2", 3)
+	require.Contains(t, y, "max_pending_offers: 0")
+	require.Contains(t, y, "udp_port: 7882")
+	// The generated file must be one superpeer accepts.
+	cfg, err := parseSuperpeerConfig([]byte(y))
+	require.NoError(t, err)
+	require.Equal(t, 4000, cfg.Peers.Max)
+}
