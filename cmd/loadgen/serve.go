@@ -22,19 +22,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/superpeer/superpeer/pkg/seeder"
-	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/trackerserver"
 )
 
 // runServeTracker runs pkg/tracker.Server alone (the external tracker both
 // targets join) until ctx ends or stdin closes, printing {"addr","pid"}.
 func runServeTracker(ctx context.Context, addr string, interval time.Duration) error {
-	srv, err := tracker.NewServer(tracker.ServerConfig{
+	srv, err := trackerserver.New(trackerserver.Config{
 		Interval:       interval,
 		MaxPeers:       100000,
 		MaxOffers:      20,
 		MaxMessageRate: -1,
 		Logger:         zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
-		Metrics:        tracker.NewServerMetrics(prometheus.NewRegistry()),
+		Metrics:        trackerserver.NewMetrics(prometheus.NewRegistry()),
 	})
 	if err != nil {
 		return err
