@@ -56,3 +56,22 @@ func TestPeerThatNeverReads(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestLargeUnrequestedMessage: a message larger than a peer's own read
+// buffer is read into a shared one, counted as unrequested, and the peer
+// goes on.
+func TestLargeUnrequestedMessage(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+	b.run(ctx)
+	c := b.conn(ctx)
+	waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+	_, err := c.raw.Write(make([]byte, 60_000))
+	require.NoError(t, err)
+	got, err := c.download(1, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, h.v0.SegmentData(1), got)
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "unrequested_data"))
+}

@@ -16,9 +16,13 @@ import (
 
 // Peer limits.
 const (
-	// maxIncomingMessage is the read buffer for one data-channel message.
+	// maxIncomingMessage is the largest data-channel message read.
 	// Browsers send at most webRtcMaxMessageSize (65535) bytes per message.
 	maxIncomingMessage = 64 << 10
+	// smallRead is each peer's own read buffer: commands are small. A larger
+	// message (unrequested segment data) is read into a pooled buffer, so
+	// an idle peer holds 4 KiB, not 64.
+	smallRead = 4 << 10
 	// maxCommandBytes bounds a command joined from several frames: an
 	// announcement of the largest decodable id list is about 66 KB, and a
 	// browser announces no more than its cache. Held while a command is
@@ -42,6 +46,9 @@ type rtcEnv struct {
 	bufferLow, bufferHigh uint64
 	// maxMessage is the largest data-channel message to send.
 	maxMessage int
+	// bigReads holds buffers for incoming messages over smallRead, shared
+	// by every peer's reader.
+	bigReads *sync.Pool
 }
 
 // peerEnv is what a stream hands each of its peers.
@@ -288,24 +295,44 @@ func (p *peer) run() {
 }
 
 // read hands the messages the session wants to the run goroutine until the
-// channel closes. Each is copied out of the one read buffer.
+// channel closes. Each is copied out of the read buffer.
 func (p *peer) read(msgs chan<- []byte) error {
-	buf := make([]byte, maxIncomingMessage)
+	small := make([]byte, smallRead)
 	for {
+		buf := small
 		n, _, err := p.raw.ReadDataChannel(buf)
+		var big *[]byte
 		if errors.Is(err, io.ErrShortBuffer) {
+			// The message stays queued (pion reads it again): take a large
+			// buffer for it alone.
+			big = p.env.rtc.bigReads.Get().(*[]byte)
+			buf = *big
+			n, _, err = p.raw.ReadDataChannel(buf)
+		}
+		if errors.Is(err, io.ErrShortBuffer) {
+			p.env.rtc.bigReads.Put(big)
 			p.fault("oversized_message")
 			return fmt.Errorf("message over %d bytes: %w", maxIncomingMessage, err)
 		}
 		if err != nil {
+			if big != nil {
+				p.env.rtc.bigReads.Put(big)
+			}
 			return err
 		}
-		if !p.sess.wants(buf[:n]) {
+		msg, keep := buf[:n], p.sess.wants(buf[:n])
+		if keep {
+			msg = append([]byte(nil), msg...)
+		}
+		if big != nil {
+			p.env.rtc.bigReads.Put(big)
+		}
+		if !keep {
 			p.fault("unrequested_data")
 			continue
 		}
 		select {
-		case msgs <- append([]byte(nil), buf[:n]...):
+		case msgs <- msg:
 		case <-p.ctx.Done():
 			return p.ctx.Err()
 		}

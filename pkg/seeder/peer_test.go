@@ -2,6 +2,7 @@ package seeder
 
 import (
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func (r *recorder) Close() error                                   { return nil 
 func testPeer(maxMessage int) (*peer, *recorder) {
 	m := newMetrics(prometheus.NewRegistry()).forStream("t")
 	env := &peerEnv{
-		rtc:      &rtcEnv{maxMessage: maxMessage},
+		rtc:      &rtcEnv{maxMessage: maxMessage, bigReads: &sync.Pool{New: func() any { b := make([]byte, maxIncomingMessage); return &b }}},
 		throttle: func(int) time.Duration { return 0 },
 		metrics:  m,
 		stats:    &streamStats{},

@@ -154,6 +154,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		bufferLow:      uint64(cfg.WebRTC.BufferLow),
 		bufferHigh:     uint64(cfg.WebRTC.BufferHigh),
 		maxMessage:     cfg.WebRTC.MaxMessageSize,
+		bigReads:       &sync.Pool{New: func() any { b := make([]byte, maxIncomingMessage); return &b }},
 	}
 
 	s.trackerCfg = tracker.Config{

@@ -1,6 +1,9 @@
 package seeder
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
@@ -22,6 +26,11 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 	// Detached channels give the peer goroutine a plain reader and writer.
 	se.DetachDataChannels()
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	// No mDNS: browsers' ".local" host candidates resolve only on their own
+	// LAN, which superpeer does not share; they reach superpeer through its
+	// host or server-reflexive candidates (and are learned as peer-reflexive).
+	// pion otherwise opens multicast sockets and a goroutine per connection.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// Failed within ~15 s of silence instead of pion's 30 s: a browser that
 	// is gone frees its slot sooner.
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
@@ -73,7 +82,21 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 		se.SetICETCPMux(tcp)
 		closer = multiCloser{closer, tcp}
 	}
-	var pcc webrtc.Configuration
+	// One certificate for every connection: browsers check the fingerprint
+	// in the SDP, not a chain, so a per-connection key (pion's default: an
+	// ECDSA key generated for each PeerConnection) only costs CPU at setup
+	// and memory while connected.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		_ = closer.Close()
+		return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc certificate key: %w", err)
+	}
+	cert, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		_ = closer.Close()
+		return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc certificate: %w", err)
+	}
+	pcc := webrtc.Configuration{Certificates: []webrtc.Certificate{*cert}}
 	for _, srv := range cfg.ICEServers {
 		is := webrtc.ICEServer{URLs: srv.URLs, Username: srv.Username}
 		if srv.Credential != "" {
@@ -81,7 +104,11 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 		}
 		pcc.ICEServers = append(pcc.ICEServers, is)
 	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), pcc, closer, nil
+	// Data channels only: no RTP, so none of pion's default interceptors
+	// (NACK, RTCP reports, TWCC), each of which runs a goroutine and a
+	// ticker per connection.
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	return api, pcc, closer, nil
 }
 
 // multiCloser closes each of its closers.
