@@ -46,7 +46,9 @@ type Config struct {
 	Cache CacheConfig `yaml:"cache"`
 	// Peers bounds connected browsers and upload.
 	Peers PeersConfig `yaml:"peers"`
-	// Streams are the HLS streams to seed.
+	// Replicas spreads the streams over several superpeer processes.
+	Replicas ReplicasConfig `yaml:"replicas"`
+	// Streams are the HLS and DASH streams to seed.
 	Streams []StreamConfig `yaml:"streams"`
 }
 
@@ -160,6 +162,52 @@ type PeersConfig struct {
 	UploadRate ByteSize `yaml:"upload_rate"`
 }
 
+// ReplicasConfig spreads streams over replicas by rendezvous hashing: every
+// replica computes the same assignment from the same file, with no
+// coordination service.
+type ReplicasConfig struct {
+	// Self is this replica's identity; "" means the host name (a
+	// StatefulSet pod's name, such as superpeer-1).
+	Self string `yaml:"self"`
+	// Count is the number of replicas of a StatefulSet: the members are
+	// <prefix>-0 … <prefix>-(Count-1), the prefix taken from Self. 1 (the
+	// default) seeds every stream here.
+	Count int `yaml:"count"`
+	// Members lists the replica identities instead of Count.
+	Members []string `yaml:"members"`
+	// Redundancy is how many replicas seed each stream (at most the number
+	// of members); default 2, so that one replica's loss leaves every
+	// stream seeded.
+	Redundancy int `yaml:"redundancy"`
+}
+
+func (r ReplicasConfig) validate() ConfigErrors {
+	var errs ConfigErrors
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if r.Count < 1 {
+		bad("replicas.count", "must be at least 1, got %d", r.Count)
+	}
+	if r.Redundancy < 1 {
+		bad("replicas.redundancy", "must be at least 1, got %d", r.Redundancy)
+	}
+	if len(r.Members) > 0 && r.Count > 1 {
+		bad("replicas.members", "set members or count, not both")
+	}
+	seen := map[string]bool{}
+	for i, m := range r.Members {
+		if m == "" || seen[m] {
+			bad(fmt.Sprintf("replicas.members[%d]", i), "%q is empty or listed twice", m)
+		}
+		seen[m] = true
+	}
+	if r.Self != "" && len(r.Members) > 0 && !seen[r.Self] {
+		bad("replicas.self", "%q is not one of replicas.members", r.Self)
+	}
+	return errs
+}
+
 // StreamConfig is one stream to seed.
 type StreamConfig struct {
 	// ID names the stream in logs and metric labels.
@@ -215,8 +263,9 @@ func DefaultConfig() Config {
 			MaxPlaylistBytes: 4 << 20,
 			UserAgent:        "superpeer",
 		},
-		Cache: CacheConfig{MaxBytes: 1 << 30},
-		Peers: PeersConfig{Max: 2000, MaxPerSwarm: 500, MaxPendingOffers: 200},
+		Cache:    CacheConfig{MaxBytes: 1 << 30},
+		Peers:    PeersConfig{Max: 2000, MaxPerSwarm: 500, MaxPendingOffers: 200},
+		Replicas: ReplicasConfig{Count: 1, Redundancy: 2},
 	}
 }
 
@@ -462,6 +511,7 @@ var streamIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // validate checks values that decode but make no sense.
 func (c *Config) validate() ConfigErrors {
 	var errs ConfigErrors
+	defer func() { errs = append(errs, c.Replicas.validate()...) }()
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}

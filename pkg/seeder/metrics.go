@@ -29,6 +29,7 @@ type metrics struct {
 	streamReady    *prometheus.GaugeVec
 	panics         prometheus.Counter
 	reloads        *prometheus.CounterVec
+	assigned       *prometheus.GaugeVec
 	reloadOK       prometheus.Gauge
 	reloadTime     prometheus.Gauge
 }
@@ -114,6 +115,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "superpeer_config_reloads_total",
 			Help: "Configuration reloads (SIGHUP or a changed file) by result: success, failure (the running configuration stays).",
 		}, []string{"result"}),
+		assigned: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "superpeer_stream_assigned",
+			Help: "1 if this replica seeds the configured stream, 0 if other replicas do (replicas: rendezvous hashing).",
+		}, []string{"stream"}),
 		reloadOK: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_config_last_reload_successful",
 			Help: "1 if the last configuration reload applied (or none was tried), 0 if it failed.",

@@ -82,10 +82,14 @@ func (s *Seeder) Reload(cfg Config) (needRestart []string, err error) {
 	for _, st := range s.streamList() {
 		old[st.cfg.ID] = st
 	}
+	for _, sc := range s.cfg.Streams {
+		s.metrics.assigned.DeleteLabelValues(sc.ID)
+	}
+	assigned := s.mine(cfg.Streams) // with the running replicas settings
 	keep := map[string]*stream{}
 	var stop []*stream
 	var added, changed, removed []string
-	for _, sc := range cfg.Streams {
+	for _, sc := range assigned {
 		st := old[sc.ID]
 		delete(old, sc.ID)
 		switch {
@@ -109,7 +113,7 @@ func (s *Seeder) Reload(cfg Config) (needRestart []string, err error) {
 	}
 	var next []*stream
 	var failed error
-	for _, sc := range cfg.Streams {
+	for _, sc := range assigned {
 		if st := keep[sc.ID]; st != nil {
 			next = append(next, st)
 			continue

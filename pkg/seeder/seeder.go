@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -88,6 +89,7 @@ type Seeder struct {
 	upload        *rate.Limiter // nil when unlimited
 
 	peerID  string // announced in every swarm
+	assign  assignment
 	peersWG sync.WaitGroup
 	adminLn net.Listener
 	version string
@@ -189,7 +191,11 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 			}
 		}
 	}
-	for _, sc := range cfg.Streams {
+	if s.assign, err = newAssignment(cfg.Replicas, os.Hostname); err != nil {
+		_ = closer.Close()
+		return nil, err
+	}
+	for _, sc := range s.mine(cfg.Streams) {
 		env, err := s.streamEnv(sc)
 		if err != nil {
 			_ = closer.Close()
@@ -198,6 +204,21 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		s.streams = append(s.streams, newStream(env, sc))
 	}
 	return s, nil
+}
+
+// mine returns the streams this replica seeds, and sets the assignment
+// metric of every configured stream.
+func (s *Seeder) mine(streams []StreamConfig) []StreamConfig {
+	var out []StreamConfig
+	for _, sc := range streams {
+		if s.assign.mine(sc.ID) {
+			out = append(out, sc)
+			s.metrics.assigned.WithLabelValues(sc.ID).Set(1)
+		} else {
+			s.metrics.assigned.WithLabelValues(sc.ID).Set(0)
+		}
+	}
+	return out
 }
 
 // streamEnv builds the environment of one stream: its follower and fetcher,

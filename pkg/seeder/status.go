@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -18,7 +19,24 @@ type Status struct {
 	Peers    Usage           `json:"peers"`
 	Cache    Usage           `json:"cache_bytes"`
 	Trackers []TrackerStatus `json:"trackers"`
-	Streams  []StreamStatus  `json:"streams"`
+	// Replicas is this replica's view of the assignment of streams.
+	Replicas ReplicasStatus `json:"replicas"`
+	Streams  []StreamStatus `json:"streams"`
+	// Elsewhere are the configured streams other replicas seed.
+	Elsewhere []AssignedStream `json:"elsewhere,omitempty"`
+}
+
+// ReplicasStatus is the replica set as this replica computes it.
+type ReplicasStatus struct {
+	Self       string   `json:"self"`
+	Members    []string `json:"members"`
+	Redundancy int      `json:"redundancy"`
+}
+
+// AssignedStream is a configured stream and the replicas that seed it.
+type AssignedStream struct {
+	ID       string   `json:"id"`
+	Replicas []string `json:"replicas"`
 }
 
 // Usage is a quantity next to its configured limit.
@@ -39,6 +57,8 @@ type StreamStatus struct {
 	URL       string `json:"url"`
 	SwarmBase string `json:"swarm_base"`
 	Ready     bool   `json:"ready"`
+	// Replicas are the replicas that seed the stream, this one included.
+	Replicas []string `json:"replicas"`
 	// SentBytes are segment bytes delivered to peers, FetchedBytes those
 	// downloaded from the origin (kept ones only).
 	SentBytes    int64 `json:"sent_bytes"`
@@ -103,8 +123,19 @@ func (s *Seeder) Status() Status {
 	for _, c := range s.trackers.list {
 		st.Trackers = append(st.Trackers, TrackerStatus{URL: c.URL(), Connected: c.Connected()})
 	}
+	st.Replicas = ReplicasStatus{Self: s.assign.self, Members: s.assign.members, Redundancy: s.assign.redundancy}
 	for _, str := range s.streamList() {
-		st.Streams = append(st.Streams, str.status())
+		ss := str.status()
+		ss.Replicas = s.assign.owners(str.cfg.ID)
+		st.Streams = append(st.Streams, ss)
+	}
+	s.streamsMu.Lock()
+	configured := slices.Clone(s.cfg.Streams)
+	s.streamsMu.Unlock()
+	for _, sc := range configured {
+		if !s.assign.mine(sc.ID) {
+			st.Elsewhere = append(st.Elsewhere, AssignedStream{ID: sc.ID, Replicas: s.assign.owners(sc.ID)})
+		}
 	}
 	return st
 }
