@@ -2,9 +2,11 @@ package seeder
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/superpeer/superpeer/pkg/wire"
@@ -74,4 +76,33 @@ func TestLargeUnrequestedMessage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, h.v0.SegmentData(1), got)
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "unrequested_data"))
+}
+
+// TestHalfOpenEviction: offers that never complete cannot hold a swarm's
+// slots: past maxHalfOpen connections being set up, the oldest gives way,
+// and an open connection never does.
+func TestHalfOpenEviction(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	env := &swarmEnv{limits: newLimits(PeersConfig{Max: 100, MaxPerSwarm: 100, MaxPendingOffers: 10}, m), metrics: m.forStream("t"), peerID: "-SP0100-aaaaaaaaaaaa"}
+	sw := newSwarm(context.Background(), env, gen2x{gen: wire.Gen23}, swarmIdentity{}, "main-0")
+	t0 := time.Unix(1000, 0)
+	open := &peer{remoteID: "open-peer-xxxxxxxxxx", direction: "answer", created: t0.Add(-time.Hour)}
+	open.isOpen.Store(true)
+	sw.peers[open.remoteID] = open
+	require.True(t, env.limits.takePeer())
+	for i := range maxHalfOpen {
+		reason, evicted := sw.admitLocked(fmt.Sprintf("fake-%02d-xxxxxxxxxxxx", i))
+		require.Empty(t, reason)
+		require.Nil(t, evicted)
+		id := fmt.Sprintf("fake-%02d-xxxxxxxxxxxx", i)
+		sw.peers[id] = &peer{remoteID: id, direction: "answer", created: t0.Add(time.Duration(i) * time.Second)}
+	}
+	reason, evicted := sw.admitLocked("real-browser-xxxxxxx")
+	require.Empty(t, reason, "the real browser is admitted")
+	require.NotNil(t, evicted)
+	require.Equal(t, "fake-00-xxxxxxxxxxxx", evicted.remoteID, "the oldest half-open connection gives way")
+	require.Same(t, open, sw.peers[open.remoteID], "an open connection stays")
+	require.Equal(t, int64(maxHalfOpen+1), env.limits.peers.Load(), "slots: the open one, 15 half-open and the new one")
+	require.Equal(t, 1.0, metricValue(t, reg, "superpeer_peer_connections_total", "t", "answer", "evicted_half_open"))
 }

@@ -78,6 +78,7 @@ type peer struct {
 	closeOnce sync.Once
 	done      func(*peer) // the swarm forgets the peer
 	isOpen    atomic.Bool // the data channel has opened
+	created   time.Time
 
 	pc        *webrtc.PeerConnection
 	opened    chan openChannel // the data channel, once open
@@ -120,6 +121,7 @@ func newPeer(ctx context.Context, env *peerEnv, sess session, remoteID, directio
 		ctx:       ctx,
 		end:       end,
 		done:      done,
+		created:   env.now(),
 		opened:    make(chan openChannel, 1),
 		published: make(chan struct{}, 1),
 		low:       make(chan struct{}, 1),

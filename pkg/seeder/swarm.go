@@ -20,6 +20,13 @@ import (
 // offers they make after 50 s (bittorrent-tracker OFFER_TIMEOUT) and so do we.
 const offerTTL = 50 * time.Second
 
+// maxHalfOpen bounds a swarm's connections still being set up (ICE, DTLS,
+// the data channel). Offers that never complete would otherwise hold the
+// swarm's slots until their connect timeout: past the bound, the oldest
+// half-open connection gives way to the newest, so a real browser's offer
+// is always answered.
+const maxHalfOpen = 16
+
 // signaling is how a swarm reaches the trackers: the seeder's tracker set.
 type signaling interface {
 	// join announces infoHash under peerID on every tracker and routes its
@@ -151,8 +158,33 @@ func (sw *swarm) peerCount() int {
 }
 
 // admitLocked reserves a peer slot for remoteID, or reports why it cannot.
-// Callers hold sw.mu.
-func (sw *swarm) admitLocked(remoteID string) string {
+// When maxHalfOpen connections are being set up, the oldest of them is
+// dropped (its slot freed) and returned for the caller to close after
+// unlocking. Callers hold sw.mu.
+func (sw *swarm) admitLocked(remoteID string) (string, *peer) {
+	var evicted *peer
+	if remoteID != sw.peerID && sw.peers[remoteID] == nil {
+		halfOpen := 0
+		for _, p := range sw.peers {
+			if !p.isOpen.Load() {
+				halfOpen++
+				if evicted == nil || p.created.Before(evicted.created) {
+					evicted = p
+				}
+			}
+		}
+		if halfOpen < maxHalfOpen {
+			evicted = nil
+		} else {
+			delete(sw.peers, evicted.remoteID)
+			sw.env.limits.releasePeer()
+			sw.env.metrics.connections.WithLabelValues(evicted.direction, "evicted_half_open").Inc()
+		}
+	}
+	return sw.admitReasonLocked(remoteID), evicted
+}
+
+func (sw *swarm) admitReasonLocked(remoteID string) string {
 	switch {
 	case sw.ctx.Err() != nil:
 		return "shutdown"
@@ -215,15 +247,17 @@ func (sw *swarm) yieldLocked(remoteID, offerer, loserDirection string) *peer {
 func (sw *swarm) HandleOffer(o tracker.Offer) {
 	sw.mu.Lock()
 	loser := sw.yieldLocked(o.PeerID, o.PeerID, "offer")
-	reason := sw.admitLocked(o.PeerID)
+	reason, evicted := sw.admitLocked(o.PeerID)
 	var p *peer
 	if reason == "" {
 		p = sw.newPeer(o.PeerID, "answer")
 		sw.peers[o.PeerID] = p
 	}
 	sw.mu.Unlock()
-	if loser != nil {
-		loser.close()
+	for _, p := range []*peer{loser, evicted} {
+		if p != nil {
+			p.close()
+		}
 	}
 	if reason != "" {
 		sw.env.metrics.connections.WithLabelValues("answer", "rejected_"+reason).Inc()
@@ -319,18 +353,20 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 	po := sw.pending[a.OfferID]
 	delete(sw.pending, a.OfferID)
 	reason := "unknown_offer"
-	var loser *peer
+	var loser, evicted *peer
 	if po != nil {
 		po.timer.Stop()
 		loser = sw.yieldLocked(a.PeerID, sw.peerID, "answer")
-		if reason = sw.admitLocked(a.PeerID); reason == "" {
+		if reason, evicted = sw.admitLocked(a.PeerID); reason == "" {
 			po.p.setRemote(a.PeerID)
 			sw.peers[a.PeerID] = po.p
 		}
 	}
 	sw.mu.Unlock()
-	if loser != nil {
-		loser.close()
+	for _, p := range []*peer{loser, evicted} {
+		if p != nil {
+			p.close()
+		}
 	}
 	if po == nil {
 		sw.env.metrics.connections.WithLabelValues("offer", "rejected_unknown_offer").Inc()
