@@ -1,12 +1,14 @@
 // boot.js runs before any module on player.html, after ice.js. It writes the import map that selects
-// the P2PML packages (?p2pml=2.3.1 | 2.2.2) from /node_modules/, then loads player.mjs.
+// the P2PML packages (?p2pml=2.3.1 | 2.2.2 | 5) from /node_modules/, then loads player.mjs.
 (function () {
   'use strict'
   var params = new URLSearchParams(location.search)
   var version = params.get('p2pml') || '2.3.1'
   var packages = {
     '2.3.1': { core: 'p2p-media-loader-core', hlsjs: 'p2p-media-loader-hlsjs' },
-    '2.2.2': { core: 'core22', hlsjs: 'hlsjs22' }
+    '2.2.2': { core: 'core22', hlsjs: 'hlsjs22' },
+    // Installed by TestSuperpeerP2PML5 where the registry serves 5.x.
+    '5': { core: 'core5', hlsjs: 'hlsjs5' }
   }
   var pkg = packages[version]
   window.__bootError = null
