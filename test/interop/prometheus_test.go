@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -218,6 +219,19 @@ scrape_configs:
 
 		targets := dash.targets()
 		require.NotEmpty(t, targets)
+
+		// The dashboard charts every superpeer metric the demo exports (deploy/grafana/README.md).
+		names, err := prom.labelValues("__name__", `{job="superpeer", __name__=~"superpeer_.+"}`, at)
+		require.NoError(t, err)
+		require.NotEmpty(t, names)
+		var all strings.Builder
+		for _, tg := range targets {
+			all.WriteString(tg.Expr + "\n")
+		}
+		for _, n := range names {
+			base := regexp.MustCompile(`_(bucket|sum|count)$`).ReplaceAllString(n, "")
+			assert.Regexp(t, `\b`+base+`(_bucket)?\b`, all.String(), "the dashboard charts no query of %s", n)
+		}
 		var withData, empty int
 		for _, tg := range targets {
 			expr := substitute(tg.Expr, vars)
