@@ -17,17 +17,23 @@
 
 ARG GO_VERSION=1.26
 ARG NODE_VERSION=22
+# The base images. Override them only to build without a registry, as the
+# container test does (test/container: stand-ins made from the machine's
+# own files); the defaults are what the image is meant to be built from.
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
+ARG GO_IMAGE=golang:${GO_VERSION}
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 # The demo page's browser scripts (hls.js, P2P Media Loader) come from npm
 # and are embedded in the binary (pkg/demo/gen.sh; never committed), so
 # `superpeer demo` works from the image too.
-FROM node:${NODE_VERSION}-bookworm-slim AS demo-js
+FROM ${NODE_IMAGE} AS demo-js
 WORKDIR /src/pkg/demo
 COPY pkg/demo/package.json pkg/demo/package-lock.json pkg/demo/gen.sh ./
 COPY pkg/demo/thirdparty/README.md thirdparty/
 RUN bash gen.sh
 
-FROM golang:${GO_VERSION} AS build
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 # Modules first: this layer is rebuilt only when go.mod or go.sum change.
 COPY go.mod go.sum ./
@@ -42,7 +48,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 # distroless/static: CA certificates (https origins, wss trackers), tzdata,
 # /etc/passwd with user nonroot (65532); no shell, no package manager.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/superpeer /superpeer
 USER nonroot:nonroot
 EXPOSE 9090/tcp 50000/udp
