@@ -24,6 +24,11 @@ type BrowserSpec struct {
 	Viewers []Viewer
 	// ConsoleAll forwards every page console message to the log, not only warnings and errors.
 	ConsoleAll bool
+	// Netns, when set, runs the harness (and so Chromium) inside that network namespace with
+	// `ip netns exec` (root only).
+	Netns string
+	// ExtraArgs are Chromium flags appended to the harness's own.
+	ExtraArgs []string
 }
 
 // Viewer opens URL (usually Origin.PlayerURL) after StartDelay and reads its stats after Duration.
@@ -258,7 +263,8 @@ func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 	in := struct {
 		Viewers    []viewerJSON `json:"viewers"`
 		ConsoleAll bool         `json:"consoleAll"`
-	}{ConsoleAll: spec.ConsoleAll}
+		ExtraArgs  []string     `json:"extraArgs,omitempty"`
+	}{ConsoleAll: spec.ConsoleAll, ExtraArgs: spec.ExtraArgs}
 	var longest time.Duration
 	for _, v := range spec.Viewers {
 		in.Viewers = append(in.Viewers, viewerJSON{v.URL, v.StartDelay.Milliseconds(), v.Duration.Milliseconds(), v.Screenshot, v.Viewport})
@@ -269,7 +275,12 @@ func runBrowsers(t testing.TB, spec BrowserSpec) Result {
 
 	ctx, cancel := context.WithTimeout(context.Background(), longest+2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(interopDir(t), "harness", "browser.mjs"))
+	argv := []string{"node", filepath.Join(interopDir(t), "harness", "browser.mjs")}
+	if spec.Netns != "" {
+		// ip netns exec execs node in place, so the SIGTERM below still reaches the harness.
+		argv = append([]string{"ip", "netns", "exec", spec.Netns}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = interopDir(t)
 	cmd.Stdin = bytes.NewReader(specJSON)
 	var stdout bytes.Buffer

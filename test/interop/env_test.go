@@ -20,6 +20,8 @@
 package interop
 
 import (
+	"cmp"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,12 +90,29 @@ type Env struct {
 // with t.
 func newEnv(t testing.TB) *Env {
 	t.Helper()
+	return newEnvWith(t, EnvOptions{})
+}
+
+// EnvOptions changes newEnv's defaults. The zero value is newEnv.
+type EnvOptions struct {
+	// Host is the IPv4 address the origin and the tracker listen on. Default 127.0.0.1.
+	Host string
+}
+
+// newEnvWith is newEnv with options.
+func newEnvWith(t testing.TB, opts EnvOptions) *Env {
+	t.Helper()
 	requireTools(t)
 	media := ensureMedia(t, DefaultMediaSpec())
+	host := cmp.Or(opts.Host, "127.0.0.1")
+	var oo OriginOptions
+	if opts.Host != "" {
+		oo.Addr = net.JoinHostPort(host, "0")
+	}
 	return &Env{
 		Media:   media,
-		Origin:  newOrigin(t, media, OriginOptions{}),
-		Tracker: startTracker(t),
+		Origin:  newOrigin(t, media, oo),
+		Tracker: startTrackerOn(t, host),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // OriginOptions configures the live simulation of an Origin. The zero value is the default.
@@ -26,9 +29,11 @@ type OriginOptions struct {
 	// LiveHeadStart is the number of live segments already published when the origin starts.
 	// Default: LiveWindow (the window is full at once). 1 simulates a stream that just began.
 	LiveHeadStart int
+	// Addr is the listen address, e.g. "10.213.0.1:0". Default: 127.0.0.1 on a free port.
+	Addr string
 }
 
-// Origin is an HTTP server on 127.0.0.1 serving:
+// Origin is an HTTP server on 127.0.0.1 (or OriginOptions.Addr) serving:
 //
 //	/vod/master.m3u8, /vod/<variant>/index.m3u8, /vod/<variant>/seg-NNN.ts   the generated media
 //	/live/master.m3u8, /live/<variant>/index.m3u8                            a live window over it
@@ -40,7 +45,7 @@ type OriginOptions struct {
 // head start), loops over the VOD segments with EXT-X-DISCONTINUITY at each wrap, and answers 404 for
 // segments not yet published. Every response's body bytes are counted by request path.
 type Origin struct {
-	// URL is the base URL, http://127.0.0.1:port, without a trailing slash.
+	// URL is the base URL, http://127.0.0.1:port (or the Addr host), without a trailing slash.
 	URL string
 
 	media     *Media
@@ -75,7 +80,13 @@ func newOrigin(t testing.TB, media *Media, opts OriginOptions) *Origin {
 	mux.HandleFunc("/live/", o.serveLive)
 
 	srv := httptest.NewUnstartedServer(o.count(mux))
-	srv.Start() // httptest listens on 127.0.0.1
+	if opts.Addr != "" {
+		ln, err := net.Listen("tcp", opts.Addr)
+		require.NoError(t, err, "origin listen %s", opts.Addr)
+		_ = srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start() // httptest listens on 127.0.0.1 unless opts.Addr
 	o.start = time.Now()
 	o.URL = srv.URL
 	t.Cleanup(srv.Close)

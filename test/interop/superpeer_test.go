@@ -30,11 +30,20 @@ type Superpeer struct {
 // until it is ready (playlists loaded, swarms joined). It stops when the test ends.
 func startSuperpeer(t *testing.T, env *Env, streamURL string) *Superpeer {
 	t.Helper()
+	return startSuperpeerWith(t, env, streamURL, nil)
+}
+
+// startSuperpeerWith is startSuperpeer with tweak applied to the configuration before it starts.
+func startSuperpeerWith(t *testing.T, env *Env, streamURL string, tweak func(*seeder.Config)) *Superpeer {
+	t.Helper()
 	cfg := seeder.DefaultConfig()
 	cfg.Trackers = []string{env.Tracker}
 	cfg.WebRTC.ICEServers = nil
 	cfg.WebRTC.IncludeLoopback = true
 	cfg.Streams = []seeder.StreamConfig{{ID: "test", URL: streamURL}}
+	if tweak != nil {
+		tweak(&cfg)
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

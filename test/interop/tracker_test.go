@@ -19,7 +19,13 @@ import (
 // after 5 s); its log is printed if t failed.
 func startTracker(t testing.TB) string {
 	t.Helper()
-	cmd := exec.Command("node", filepath.Join(interopDir(t), "harness", "tracker.mjs"))
+	return startTrackerOn(t, "127.0.0.1")
+}
+
+// startTrackerOn is startTracker listening on host (an IPv4 address) instead of 127.0.0.1.
+func startTrackerOn(t testing.TB, host string) string {
+	t.Helper()
+	cmd := exec.Command("node", filepath.Join(interopDir(t), "harness", "tracker.mjs"), "--host", host)
 	cmd.Dir = interopDir(t)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -62,7 +68,7 @@ func startTracker(t testing.TB) string {
 	select {
 	case h := <-line:
 		require.NotZero(t, h.Port, "tracker did not report a port; log:\n%s", logs.String())
-		return fmt.Sprintf("ws://127.0.0.1:%d", h.Port)
+		return fmt.Sprintf("ws://%s:%d", host, h.Port)
 	case <-time.After(15 * time.Second):
 		t.Fatalf("tracker did not start within 15 s; log:\n%s", logs.String())
 		return ""

@@ -5,7 +5,8 @@
 // Spec: {
 //   "viewers": [{"url": "...", "startDelayMs": 0, "durationMs": 30000, "screenshot": "/optional.png",
 //                "viewport": {"width": 640, "height": 360}}],
-//   "consoleAll": false        // forward every console message, not only warnings and errors
+//   "consoleAll": false,       // forward every console message, not only warnings and errors
+//   "extraArgs": []            // optional Chromium flags appended to CHROMIUM_ARGS
 // }
 // Output: {"browserVersion": "...", "viewers": [{"index", "url", "startDelayMs", "durationMs",
 //          "loadedAtMs", "error", "stats"}]}
@@ -58,6 +59,10 @@ function validate (spec) {
     if (!(v.durationMs > 0)) throw new Error(`viewer ${i}: durationMs must be > 0`)
     v.startDelayMs = v.startDelayMs || 0
   })
+  if (spec.extraArgs !== undefined && spec.extraArgs !== null &&
+      !(Array.isArray(spec.extraArgs) && spec.extraArgs.every(a => typeof a === 'string'))) {
+    throw new Error('spec.extraArgs must be an array of strings')
+  }
 }
 
 async function runViewer (browser, spec, v, index, t0) {
@@ -122,7 +127,7 @@ async function main () {
       browser = await chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
-        args: CHROMIUM_ARGS,
+        args: [...CHROMIUM_ARGS, ...(spec.extraArgs || [])],
         timeout: 60000
       })
     } catch (err) {

@@ -1,15 +1,16 @@
 // tracker.mjs runs the npm bittorrent-tracker as a WebSocket-only WebTorrent tracker on 127.0.0.1.
 //
-// Usage: node tracker.mjs [--interval-ms N]
+// Usage: node tracker.mjs [--interval-ms N] [--host ADDR]   (ADDR default 127.0.0.1)
 // Prints one JSON line {"port":N} on stdout once listening; logs go to stderr.
 // Exits when stdin closes (the parent died or closed the pipe) or on SIGTERM/SIGINT.
 // Browsers re-announce every interval/5 over WebSocket (bittorrent-tracker server.js).
 import Server from 'bittorrent-tracker/server'
 
 function parseArgs (argv) {
-  const opts = { intervalMs: 0 }
+  const opts = { intervalMs: 0, host: '127.0.0.1' }
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--interval-ms') opts.intervalMs = Number(argv[++i])
+    else if (argv[i] === '--host') opts.host = argv[++i]
     else throw new Error(`unknown argument ${argv[i]}`)
   }
   return opts
@@ -45,7 +46,7 @@ server.on('listening', () => {
   const { port } = server.ws.address()
   process.stdout.write(JSON.stringify({ port }) + '\n')
 })
-server.listen(0, '127.0.0.1')
+server.listen(0, opts.host)
 
 process.on('SIGTERM', () => shutdown('SIGTERM'))
 process.on('SIGINT', () => shutdown('SIGINT'))
