@@ -7,7 +7,6 @@
 package deploy
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -493,7 +492,7 @@ func checkChart(t *testing.T, tc chartCase, o *objects) {
 
 	rule := o.monitoringKind("PrometheusRule")
 	require.NotNil(t, rule)
-	assert.Equal(t, docsAlerts(t), rule["spec"], "the chart's alerts are those of docs/operations.md")
+	assert.Equal(t, docsAlerts(t), rule["spec"], "the chart's rules are those of deploy/prometheus/superpeer-rules.yaml")
 }
 
 func hostPort(hostNetwork bool, port int) int32 {
@@ -573,19 +572,14 @@ func TestChartRefuses(t *testing.T) {
 	}
 }
 
-// docsAlerts is the rules block of docs/operations.md#alerts.
+// docsAlerts is deploy/prometheus/superpeer-rules.yaml, the rules that
+// Prometheus users load and TestPrometheus evaluates.
 func docsAlerts(t *testing.T) any {
 	t.Helper()
-	b, err := os.ReadFile("../docs/operations.md")
+	b, err := os.ReadFile("prometheus/superpeer-rules.yaml")
 	require.NoError(t, err)
-	_, after, ok := bytes.Cut(b, []byte("\n## Alerts\n"))
-	require.True(t, ok)
-	_, after, ok = bytes.Cut(after, []byte("```yaml\n"))
-	require.True(t, ok)
-	block, _, ok := bytes.Cut(after, []byte("```"))
-	require.True(t, ok)
 	var v any
-	require.NoError(t, yaml.Unmarshal(block, &v))
+	require.NoError(t, yaml.Unmarshal(b, &v))
 	return v
 }
 
