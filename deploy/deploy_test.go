@@ -27,6 +27,8 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -602,6 +604,15 @@ func checkConfigVolume(t *testing.T, pod corev1.PodSpec, configMap string, copie
 	}
 	require.NotNil(t, v.ConfigMap, "volume %s", mount.Name)
 	assert.Equal(t, configMap, v.ConfigMap.Name)
+}
+
+// TestChartLint runs `helm lint` on the chart: metadata, values and
+// templates, informational findings (such as "icon is recommended") aside.
+func TestChartLint(t *testing.T) {
+	l := lint.RunAll("helm/superpeer", nil, "media")
+	for _, m := range l.Messages {
+		assert.Less(t, m.Severity, support.WarningSev, "%s", m)
+	}
 }
 
 func TestChartRefuses(t *testing.T) {
