@@ -11,10 +11,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +26,8 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -138,6 +142,53 @@ func loadConfig(t *testing.T, data string) (seeder.Config, error) {
 	path := filepath.Join(t.TempDir(), "superpeer.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(data), 0o600))
 	return seeder.LoadConfig(path)
+}
+
+// binDir holds the superpeer binary that superpeerBinary builds.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// superpeerBinary builds cmd/superpeer once for checkConfigCLI.
+var superpeerBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "superpeer-deploy-test")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	bin := filepath.Join(dir, "superpeer")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/superpeer").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/superpeer: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// checkConfigCLI runs `superpeer -check-config -config FILE` on a rendered
+// configuration: what an operator runs before applying it. It needs the go
+// command, so -short skips it (loadConfig has checked the same file).
+func checkConfigCLI(t *testing.T, data string) {
+	t.Helper()
+	if testing.Short() {
+		return
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Log("no go command: superpeer -check-config not run")
+		return
+	}
+	bin, err := superpeerBinary()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "superpeer.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(data), 0o600))
+	out, err := exec.Command(bin, "-check-config", "-config", path).CombinedOutput()
+	require.NoError(t, err, "superpeer -check-config:\n%s", out)
+	assert.Contains(t, string(out), ": ok (")
 }
 
 // ---- Helm ----
@@ -342,6 +393,7 @@ func checkChart(t *testing.T, tc chartCase, o *objects) {
 		cfg, err = loadConfig(t, raw)
 	}
 	require.NoError(t, err, "rendered configuration:\n%s", raw)
+	checkConfigCLI(t, raw)
 	if tc.configKeyChecks != nil {
 		tc.configKeyChecks(t, cfg)
 	}
@@ -553,6 +605,15 @@ func checkConfigVolume(t *testing.T, pod corev1.PodSpec, configMap string, copie
 	assert.Equal(t, configMap, v.ConfigMap.Name)
 }
 
+// TestChartLint runs `helm lint` on the chart: metadata, values and
+// templates, informational findings (such as "icon is recommended") aside.
+func TestChartLint(t *testing.T) {
+	l := lint.RunAll("helm/superpeer", nil, "media")
+	for _, m := range l.Messages {
+		assert.Less(t, m.Severity, support.WarningSev, "%s", m)
+	}
+}
+
 func TestChartRefuses(t *testing.T) {
 	c := loadChart(t)
 	for name, tc := range map[string]struct{ values, want string }{
@@ -600,6 +661,7 @@ func TestKustomize(t *testing.T) {
 	assert.True(t, strings.HasPrefix(cm.Name, "superpeer-config-"), "a content hash in the name rolls the pods: %s", cm.Name)
 	cfg, err := loadConfig(t, cm.Data["superpeer.yaml"])
 	require.NoError(t, err)
+	checkConfigCLI(t, cm.Data["superpeer.yaml"])
 
 	pod := sts.Spec.Template.Spec
 	assert.True(t, pod.HostNetwork)

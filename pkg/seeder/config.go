@@ -166,8 +166,8 @@ type PeersConfig struct {
 // replica computes the same assignment from the same file, with no
 // coordination service.
 type ReplicasConfig struct {
-	// Self is this replica's identity; "" means the host name (a
-	// StatefulSet pod's name, such as superpeer-1).
+	// Self is this replica's identity; "" means $POD_NAME, else the host
+	// name (a StatefulSet pod's name, such as superpeer-1).
 	Self string `yaml:"self"`
 	// Count is the number of replicas of a StatefulSet: the members are
 	// <prefix>-0 … <prefix>-(Count-1), the prefix taken from Self. 1 (the

@@ -191,7 +191,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 			}
 		}
 	}
-	if s.assign, err = newAssignment(cfg.Replicas, os.Hostname); err != nil {
+	if s.assign, err = newAssignment(cfg.Replicas, replicaName); err != nil {
 		_ = closer.Close()
 		return nil, err
 	}
@@ -204,6 +204,16 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		s.streams = append(s.streams, newStream(env, sc))
 	}
 	return s, nil
+}
+
+// replicaName is the default replicas.self: $POD_NAME (Kubernetes' downward
+// API; a pod on the host network has the node's host name), else the host
+// name, which in a StatefulSet is the pod name.
+func replicaName() (string, error) {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n, nil
+	}
+	return os.Hostname()
 }
 
 // mine returns the streams this replica seeds, and sets the assignment
