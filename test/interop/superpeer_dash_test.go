@@ -1,0 +1,148 @@
+//go:build interop
+
+package interop
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// ShakaParams are the query parameters of web/player-shaka.html (see web/player-shaka.mjs) and
+// web/player06-shaka.html (see web/player06-shaka.js).
+type ShakaParams struct {
+	Src       string // manifest URL (.mpd or .m3u8)
+	Tracker   string // ws:// announce URL; the env's tracker when empty
+	SwarmID   string
+	WalkIndex bool // hand Shaka's whole segment index to P2PML after load (docs/dash.md snippet)
+	Live      bool // live profile
+	Core      map[string]any
+	Shaka     map[string]any // player.configure(k, v)
+	ICE       string
+	Debug     string // debug-module namespaces
+}
+
+// shakaPageURL returns the URL of page (player-shaka.html or player06-shaka.html) with p encoded.
+func (e *Env) shakaPageURL(page string, p ShakaParams) string {
+	q := url.Values{}
+	q.Set("src", p.Src)
+	if p.Tracker == "" {
+		p.Tracker = e.Tracker
+	}
+	q.Set("tracker", p.Tracker)
+	if p.SwarmID != "" {
+		q.Set("swarmId", p.SwarmID)
+	}
+	if p.WalkIndex {
+		q.Set("walkIndex", "1")
+	}
+	if p.Live {
+		q.Set("live", "1")
+	}
+	if p.ICE != "" {
+		q.Set("ice", p.ICE)
+	}
+	if p.Debug != "" {
+		q.Set("debug", p.Debug)
+	}
+	for k, v := range p.Core {
+		q.Set("core."+k, mustJSON(v))
+	}
+	for k, v := range p.Shaka {
+		q.Set("shaka."+k, mustJSON(v))
+	}
+	return e.Origin.URL + "/web/" + page + "?" + q.Encode()
+}
+
+// ShakaURL is the Shaka Player 4.16.9 + P2P Media Loader 2.2.2 page.
+func (e *Env) ShakaURL(p ShakaParams) string { return e.shakaPageURL("player-shaka.html", p) }
+
+// newDASHEnv is newEnv with the default DASH media served under /dash/ and, when live is set, the
+// long DASH media under /dash-live/.
+func newDASHEnv(t testing.TB, live bool) *Env {
+	t.Helper()
+	requireTools(t)
+	requireShakaModules(t)
+	media := ensureMedia(t, DefaultMediaSpec())
+	opts := OriginOptions{DASH: ensureDASHMedia(t, DefaultDASHSpec())}
+	if live {
+		opts.DASHLive = ensureDASHMedia(t, LiveDASHSpec())
+	}
+	return &Env{Media: media, Origin: newOrigin(t, media, opts), Tracker: startTracker(t)}
+}
+
+// requireShakaModules skips (or fails, see requireTools) when the Shaka packages are missing.
+func requireShakaModules(t testing.TB) {
+	t.Helper()
+	requireNodeModules(t, "shaka-player", "shaka22", "shaka06", "shaka25", "core06")
+}
+
+// shakaRun is one lone Shaka viewer's outcome against superpeer.
+type shakaRun struct {
+	Stats         Stats
+	FromSuperpeer int64
+	Total         int64
+	Ratio         float64
+	Sent, Fetched float64
+}
+
+// runShakaViewer starts superpeer on stream, plays pageURL in one viewer for d and checks what every
+// Shaka run must: the P2PML version, playback without fatal errors or stalls, byte identity, and
+// that every P2P byte came from superpeer.
+func runShakaViewer(t *testing.T, env *Env, stream, pageURL, version string, d time.Duration) shakaRun {
+	t.Helper()
+	sp := startSuperpeer(t, env, stream)
+	res := runBrowsers(t, BrowserSpec{Viewers: staggered(pageURL, 1, 0, d)})
+	logViewers(t, env.Origin, res)
+	s := res.Viewers[0].Stats
+	require.Equal(t, version, s.P2PML)
+	requirePlayed(t, env.Origin, 0, s)
+	require.Zero(t, s.Playback.Stalls, "stalls")
+	r := shakaRun{Stats: s, FromSuperpeer: s.P2PBytesFrom(superpeerPrefix), Total: s.Bytes.HTTP + s.Bytes.P2P}
+	if r.Total > 0 {
+		r.Ratio = float64(r.FromSuperpeer) / float64(r.Total)
+	}
+	r.Sent = sp.counter(t, "superpeer_p2p_sent_bytes_total", nil)
+	r.Fetched = sp.counter(t, "superpeer_origin_fetched_bytes_total", nil)
+	require.Equal(t, s.Bytes.P2P, r.FromSuperpeer, "the only peer is superpeer: %v", s.P2PByPeer)
+	return r
+}
+
+// TestSuperpeerDASHVOD: one viewer with Shaka Player 4.16.9 + P2P Media Loader 2.2.2 (default
+// settings) plays the ffmpeg-made DASH VOD that superpeer seeds. With the segment-index snippet
+// (walkIndex) most of its bytes come from superpeer; without it, as measured and logged here,
+// p2p-media-loader-shaka 2.2.2 registers only the first segments with its P2P engine and the page
+// fetches nearly everything over HTTP.
+func TestSuperpeerDASHVOD(t *testing.T) {
+	t.Run("walkIndex", func(t *testing.T) {
+		env := newDASHEnv(t, false)
+		r := runShakaViewer(t, env, env.Origin.DASHVOD(), env.ShakaURL(ShakaParams{Src: env.Origin.DASHVOD(), WalkIndex: true}), P2PML222, 40*time.Second)
+		t.Logf("measured: Shaka 4.16.9 + P2PML 2.2.2 DASH VOD with the segment-index snippet: %d of %d bytes (%.1f %%) from superpeer; superpeer sent %.0f B, fetched %.0f B from the origin",
+			r.FromSuperpeer, r.Total, 100*r.Ratio, r.Sent, r.Fetched)
+		require.GreaterOrEqual(t, r.Ratio, 0.65, "share of the DASH viewer's bytes delivered by superpeer")
+	})
+	t.Run("unmodified", func(t *testing.T) {
+		env := newDASHEnv(t, false)
+		r := runShakaViewer(t, env, env.Origin.DASHVOD(), env.ShakaURL(ShakaParams{Src: env.Origin.DASHVOD()}), P2PML222, 40*time.Second)
+		t.Logf("measured: Shaka 4.16.9 + P2PML 2.2.2 DASH VOD, unmodified page: %d of %d bytes (%.1f %%) from superpeer; %d segments through the P2P engine; superpeer sent %.0f B",
+			r.FromSuperpeer, r.Total, 100*r.Ratio, len(r.Stats.Segments), r.Sent)
+	})
+}
+
+// requireNodeModules skips the test when one of pkgs is not installed, or fails it when
+// SUPERPEER_INTEROP_REQUIRED is set.
+func requireNodeModules(t testing.TB, pkgs ...string) {
+	t.Helper()
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join(interopDir(t), "node_modules", pkg, "package.json")); err != nil {
+			if os.Getenv(requiredEnvVar) != "" {
+				t.Fatalf("node_modules/%s missing and %s is set (cd test/interop && npm ci --ignore-scripts)", pkg, requiredEnvVar)
+			}
+			t.Skipf("node_modules/%s missing (cd test/interop && npm ci --ignore-scripts)", pkg)
+		}
+	}
+}
