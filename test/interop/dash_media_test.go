@@ -28,7 +28,8 @@ const dashGeneratorVersion = 1
 // DASHMedia is ffmpeg-made DASH on disk, from the same source as Media (testsrc2 + sine, H.264 Main +
 // AAC, the spec's variants and segment duration), in fragmented MP4:
 //
-//	Dir/manifest.mpd                       static MPD, SegmentTemplate with $Number$ (no timeline)
+//	Dir/manifest.mpd                       static MPD, SegmentTemplate with $Number$, and a
+//	                                       SegmentTimeline when Timeline is set
 //	Dir/init-<rep>.m4s                     initialization segments
 //	Dir/chunk-<rep>-<NNN>.m4s              media segments, numbers from 1
 //
@@ -37,6 +38,7 @@ const dashGeneratorVersion = 1
 type DASHMedia struct {
 	Dir      string
 	Spec     MediaSpec
+	Timeline bool
 	Segments int               // media segments per representation
 	Files    map[string]string // file name -> hex SHA-256, every .m4s
 	MPD      string            // manifest.mpd as ffmpeg wrote it
@@ -54,15 +56,17 @@ func LiveDASHSpec() MediaSpec {
 	return s
 }
 
-// ensureDASHMedia returns the DASH media for spec, generated with ffmpeg into
+// ensureDASHMedia returns the DASH media for spec (with a SegmentTimeline when timeline is set, else
+// SegmentTemplate@duration), generated with ffmpeg into
 // test/interop/out/media/dash-<hash of spec>/ unless cached there (same scheme as ensureMedia).
-func ensureDASHMedia(t testing.TB, spec MediaSpec) *DASHMedia {
+func ensureDASHMedia(t testing.TB, spec MediaSpec, timeline bool) *DASHMedia {
 	t.Helper()
 	key, err := json.Marshal(struct {
-		V    int
-		DASH bool
-		Spec MediaSpec
-	}{dashGeneratorVersion, true, spec})
+		V        int
+		DASH     bool
+		Timeline bool
+		Spec     MediaSpec
+	}{dashGeneratorVersion, true, timeline, spec})
 	require.NoError(t, err)
 	sum := sha256.Sum256(key)
 	root := filepath.Join(interopDir(t), "out", "media")
@@ -74,7 +78,7 @@ func ensureDASHMedia(t testing.TB, spec MediaSpec) *DASHMedia {
 		require.NoError(t, err)
 		defer os.RemoveAll(tmp)
 		start := time.Now()
-		require.NoError(t, generateDASH(spec, tmp))
+		require.NoError(t, generateDASH(spec, timeline, tmp))
 		if err := os.Rename(tmp, dir); err != nil {
 			_, statErr := os.Stat(filepath.Join(dir, "manifest.mpd"))
 			require.NoError(t, statErr, "rename DASH media into cache: %v", err)
@@ -83,12 +87,15 @@ func ensureDASHMedia(t testing.TB, spec MediaSpec) *DASHMedia {
 	}
 	m, err := loadDASH(dir, spec)
 	require.NoError(t, err)
+	m.Timeline = timeline
 	return m
 }
 
 // generateDASH runs one ffmpeg process: every video variant plus one AAC track, DASH muxer,
-// number-based SegmentTemplate, keyframes exactly every SegmentSec so video segments are equal.
-func generateDASH(spec MediaSpec, dir string) error {
+// SegmentTemplate with $Number$ (and a SegmentTimeline when timeline is set), keyframes exactly every
+// SegmentSec so video segments are equal. ffmpeg cuts audio differently with and without a timeline,
+// so each flavour has its own files.
+func generateDASH(spec MediaSpec, timeline bool, dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	maxW, maxH := 0, 0
@@ -130,7 +137,7 @@ func generateDASH(spec MediaSpec, dir string) error {
 	args = append(args,
 		"-c:a", "aac", "-b:a", fmt.Sprintf("%dk", spec.Variants[0].AudioKbps),
 		"-f", "dash", "-seg_duration", strconv.Itoa(spec.SegmentSec),
-		"-use_template", "1", "-use_timeline", "0",
+		"-use_template", "1", "-use_timeline", map[bool]string{false: "0", true: "1"}[timeline],
 		"-adaptation_sets", "id=0,streams=v id=1,streams=a",
 		"-init_seg_name", "init-$RepresentationID$.m4s",
 		"-media_seg_name", "chunk-$RepresentationID$-$Number%03d$.m4s",

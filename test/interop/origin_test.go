@@ -28,6 +28,8 @@ type OriginOptions struct {
 	LiveHeadStart int
 	// DASH, when set, is served as a static MPD under /dash/ (see Origin).
 	DASH *DASHMedia
+	// DASHTimeline, when set, is served as a static MPD under /dash-timeline/.
+	DASHTimeline *DASHMedia
 	// DASHLive, when set, is served as a dynamic MPD under /dash-live/ (see Origin).
 	DASHLive *DASHMedia
 	// DASHLiveHeadStart is the number of live DASH segments already available when the origin
@@ -41,6 +43,7 @@ type OriginOptions struct {
 //	/live/master.m3u8, /live/<variant>/index.m3u8                            a live window over it
 //	/live/<variant>/seg-<msn>.ts                                             bytes of VOD segment msn % n
 //	/dash/manifest.mpd, /dash/<file>.m4s                                     OriginOptions.DASH (static MPD)
+//	/dash-timeline/manifest.mpd, /dash-timeline/<file>.m4s                   OriginOptions.DASHTimeline
 //	/dash-live/manifest.mpd, /dash-live/<file>.m4s                           OriginOptions.DASHLive, dynamic
 //	/web/                                                                    test/interop/web
 //	/node_modules/                                                           test/interop/node_modules
@@ -60,6 +63,7 @@ type Origin struct {
 	start     time.Time
 
 	dash          *DASHMedia
+	dashTimeline  *DASHMedia
 	dashLive      *DASHMedia
 	dashLiveStart time.Time // availabilityStartTime of /dash-live/manifest.mpd
 
@@ -80,12 +84,13 @@ func newOrigin(t testing.TB, media *Media, opts OriginOptions) *Origin {
 		opts.DASHLiveHeadStart = 20
 	}
 	o := &Origin{
-		media:     media,
-		window:    opts.LiveWindow,
-		headStart: opts.LiveHeadStart,
-		dash:      opts.DASH,
-		dashLive:  opts.DASHLive,
-		bytes:     make(map[string]int64),
+		media:        media,
+		window:       opts.LiveWindow,
+		headStart:    opts.LiveHeadStart,
+		dash:         opts.DASH,
+		dashTimeline: opts.DASHTimeline,
+		dashLive:     opts.DASHLive,
+		bytes:        make(map[string]int64),
 	}
 	dir := interopDir(t)
 	mux := http.NewServeMux()
@@ -95,6 +100,9 @@ func newOrigin(t testing.TB, media *Media, opts OriginOptions) *Origin {
 	mux.HandleFunc("/live/", o.serveLive)
 	if o.dash != nil {
 		mux.Handle("/dash/", http.StripPrefix("/dash/", http.FileServer(http.Dir(o.dash.Dir))))
+	}
+	if o.dashTimeline != nil {
+		mux.Handle("/dash-timeline/", http.StripPrefix("/dash-timeline/", http.FileServer(http.Dir(o.dashTimeline.Dir))))
 	}
 	if o.dashLive != nil {
 		mux.HandleFunc("/dash-live/", o.serveDASHLive)
@@ -119,6 +127,9 @@ func (o *Origin) LiveMaster() string { return o.URL + "/live/master.m3u8" }
 
 // DASHVOD returns the static MPD URL (OriginOptions.DASH).
 func (o *Origin) DASHVOD() string { return o.URL + "/dash/manifest.mpd" }
+
+// DASHTimelineVOD returns the static SegmentTimeline MPD URL (OriginOptions.DASHTimeline).
+func (o *Origin) DASHTimelineVOD() string { return o.URL + "/dash-timeline/manifest.mpd" }
 
 // DASHLive returns the dynamic MPD URL (OriginOptions.DASHLive).
 func (o *Origin) DASHLive() string { return o.URL + "/dash-live/manifest.mpd" }
@@ -161,6 +172,9 @@ func (o *Origin) ExpectedSHA256(rawURL string) (string, bool) {
 		switch {
 		case dir == "dash" && o.dash != nil:
 			sum, ok := o.dash.Files[file]
+			return sum, ok
+		case dir == "dash-timeline" && o.dashTimeline != nil:
+			sum, ok := o.dashTimeline.Files[file]
 			return sum, ok
 		case dir == "dash-live" && o.dashLive != nil:
 			sum, ok := o.dashLive.Files[file]
