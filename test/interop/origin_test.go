@@ -31,6 +31,15 @@ type OriginOptions struct {
 	LiveHeadStart int
 	// Addr is the listen address, e.g. "10.213.0.1:0". Default: 127.0.0.1 on a free port.
 	Addr string
+	// DASH, when set, is served as a static MPD under /dash/ (see Origin).
+	DASH *DASHMedia
+	// DASHTimeline, when set, is served as a static MPD under /dash-timeline/.
+	DASHTimeline *DASHMedia
+	// DASHLive, when set, is served as a dynamic MPD under /dash-live/ (see Origin).
+	DASHLive *DASHMedia
+	// DASHLiveHeadStart is the number of live DASH segments already available when the origin
+	// starts. Default 20 (40 s): P2P Media Loader's Shaka integration plays 25 s behind the live edge.
+	DASHLiveHeadStart int
 }
 
 // Origin is an HTTP server on 127.0.0.1 (or OriginOptions.Addr) serving:
@@ -38,12 +47,17 @@ type OriginOptions struct {
 //	/vod/master.m3u8, /vod/<variant>/index.m3u8, /vod/<variant>/seg-NNN.ts   the generated media
 //	/live/master.m3u8, /live/<variant>/index.m3u8                            a live window over it
 //	/live/<variant>/seg-<msn>.ts                                             bytes of VOD segment msn % n
+//	/dash/manifest.mpd, /dash/<file>.m4s                                     OriginOptions.DASH (static MPD)
+//	/dash-timeline/manifest.mpd, /dash-timeline/<file>.m4s                   OriginOptions.DASHTimeline
+//	/dash-live/manifest.mpd, /dash-live/<file>.m4s                           OriginOptions.DASHLive, dynamic
 //	/web/                                                                    test/interop/web
 //	/node_modules/                                                           test/interop/node_modules
 //
 // The live stream publishes one segment per segment duration since the origin started (after the
 // head start), loops over the VOD segments with EXT-X-DISCONTINUITY at each wrap, and answers 404 for
-// segments not yet published. Every response's body bytes are counted by request path.
+// segments not yet published. The live DASH stream is the DASHLive files under a dynamic MPD whose
+// availabilityStartTime is DASHLiveHeadStart segments before the origin started; a media segment is
+// answered once it has ended (404 before). Every response's body bytes are counted by request path.
 type Origin struct {
 	// URL is the base URL, http://127.0.0.1:port (or the Addr host), without a trailing slash.
 	URL string
@@ -52,6 +66,11 @@ type Origin struct {
 	window    int
 	headStart int
 	start     time.Time
+
+	dash          *DASHMedia
+	dashTimeline  *DASHMedia
+	dashLive      *DASHMedia
+	dashLiveStart time.Time // availabilityStartTime of /dash-live/manifest.mpd
 
 	mu    sync.Mutex
 	bytes map[string]int64 // request path -> body bytes served
@@ -66,11 +85,17 @@ func newOrigin(t testing.TB, media *Media, opts OriginOptions) *Origin {
 	if opts.LiveHeadStart <= 0 {
 		opts.LiveHeadStart = opts.LiveWindow
 	}
+	if opts.DASHLiveHeadStart <= 0 {
+		opts.DASHLiveHeadStart = 20
+	}
 	o := &Origin{
-		media:     media,
-		window:    opts.LiveWindow,
-		headStart: opts.LiveHeadStart,
-		bytes:     make(map[string]int64),
+		media:        media,
+		window:       opts.LiveWindow,
+		headStart:    opts.LiveHeadStart,
+		dash:         opts.DASH,
+		dashTimeline: opts.DASHTimeline,
+		dashLive:     opts.DASHLive,
+		bytes:        make(map[string]int64),
 	}
 	dir := interopDir(t)
 	mux := http.NewServeMux()
@@ -78,6 +103,15 @@ func newOrigin(t testing.TB, media *Media, opts OriginOptions) *Origin {
 	mux.Handle("/web/", http.StripPrefix("/web/", http.FileServer(http.Dir(filepath.Join(dir, "web")))))
 	mux.Handle("/node_modules/", http.StripPrefix("/node_modules/", http.FileServer(http.Dir(filepath.Join(dir, "node_modules")))))
 	mux.HandleFunc("/live/", o.serveLive)
+	if o.dash != nil {
+		mux.Handle("/dash/", http.StripPrefix("/dash/", http.FileServer(http.Dir(o.dash.Dir))))
+	}
+	if o.dashTimeline != nil {
+		mux.Handle("/dash-timeline/", http.StripPrefix("/dash-timeline/", http.FileServer(http.Dir(o.dashTimeline.Dir))))
+	}
+	if o.dashLive != nil {
+		mux.HandleFunc("/dash-live/", o.serveDASHLive)
+	}
 
 	srv := httptest.NewUnstartedServer(o.count(mux))
 	if opts.Addr != "" {
@@ -88,6 +122,9 @@ func newOrigin(t testing.TB, media *Media, opts OriginOptions) *Origin {
 	}
 	srv.Start() // httptest listens on 127.0.0.1 unless opts.Addr
 	o.start = time.Now()
+	if o.dashLive != nil {
+		o.dashLiveStart = o.start.Add(-time.Duration(opts.DASHLiveHeadStart*o.dashLive.Spec.SegmentSec) * time.Second)
+	}
 	o.URL = srv.URL
 	t.Cleanup(srv.Close)
 	return o
@@ -98,6 +135,15 @@ func (o *Origin) VODMaster() string { return o.URL + "/vod/master.m3u8" }
 
 // LiveMaster returns the live master playlist URL.
 func (o *Origin) LiveMaster() string { return o.URL + "/live/master.m3u8" }
+
+// DASHVOD returns the static MPD URL (OriginOptions.DASH).
+func (o *Origin) DASHVOD() string { return o.URL + "/dash/manifest.mpd" }
+
+// DASHTimelineVOD returns the static SegmentTimeline MPD URL (OriginOptions.DASHTimeline).
+func (o *Origin) DASHTimelineVOD() string { return o.URL + "/dash-timeline/manifest.mpd" }
+
+// DASHLive returns the dynamic MPD URL (OriginOptions.DASHLive).
+func (o *Origin) DASHLive() string { return o.URL + "/dash-live/manifest.mpd" }
 
 // Bytes returns the body bytes served for request paths starting with prefix (e.g. "/vod/360p/",
 // "/live/"), playlists included.
@@ -113,13 +159,13 @@ func (o *Origin) Bytes(prefix string) int64 {
 	return n
 }
 
-// SegmentBytes returns the bytes served for .ts segments under prefix.
+// SegmentBytes returns the bytes served for media segments (.ts, .m4s) under prefix.
 func (o *Origin) SegmentBytes(prefix string) int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var n int64
 	for p, b := range o.bytes {
-		if strings.HasPrefix(p, prefix) && strings.HasSuffix(p, ".ts") {
+		if strings.HasPrefix(p, prefix) && (strings.HasSuffix(p, ".ts") || strings.HasSuffix(p, ".m4s")) {
 			n += b
 		}
 	}
@@ -132,6 +178,19 @@ func (o *Origin) ExpectedSHA256(rawURL string) (string, bool) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "", false
+	}
+	if dir, file, ok := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); ok && !strings.Contains(file, "/") {
+		switch {
+		case dir == "dash" && o.dash != nil:
+			sum, ok := o.dash.Files[file]
+			return sum, ok
+		case dir == "dash-timeline" && o.dashTimeline != nil:
+			sum, ok := o.dashTimeline.Files[file]
+			return sum, ok
+		case dir == "dash-live" && o.dashLive != nil:
+			sum, ok := o.dashLive.Files[file]
+			return sum, ok
+		}
 	}
 	seg, ok := o.segmentFor(u.Path)
 	if !ok {
@@ -223,6 +282,31 @@ func (o *Origin) serveLive(w http.ResponseWriter, r *http.Request) {
 	http.ServeFile(w, r, filepath.Join(o.media.Dir, v.Name, seg.File))
 }
 
+// serveDASHLive answers the dynamic MPD (rendered per request) and the DASHLive files: init segments
+// always, media segment k once availabilityStartTime + k × SegmentSec has passed.
+func (o *Origin) serveDASHLive(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-cache")
+	file := strings.TrimPrefix(path.Clean(r.URL.Path), "/dash-live/")
+	now := time.Now()
+	if file == "manifest.mpd" {
+		w.Header().Set("Content-Type", "application/dash+xml")
+		_, _ = w.Write([]byte(o.dashLive.liveMPD(o.dashLiveStart, now, time.Minute)))
+		return
+	}
+	if _, ok := o.dashLive.Files[file]; !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if sm := dashChunkRE.FindStringSubmatch(file); sm != nil {
+		k, _ := strconv.Atoi(sm[2])
+		if now.Before(o.dashLiveStart.Add(time.Duration(k*o.dashLive.Spec.SegmentSec) * time.Second)) {
+			http.NotFound(w, r)
+			return
+		}
+	}
+	http.ServeFile(w, r, filepath.Join(o.dashLive.Dir, file))
+}
+
 // livePlaylist renders the sliding window ending at the newest published segment. The
 // discontinuity sequence counts the wraps before the first segment; a wrap inside the window gets
 // EXT-X-DISCONTINUITY.
@@ -252,6 +336,10 @@ func (o *Origin) count(h http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 		case ".ts":
 			w.Header().Set("Content-Type", "video/mp2t")
+		case ".mpd":
+			w.Header().Set("Content-Type", "application/dash+xml")
+		case ".m4s":
+			w.Header().Set("Content-Type", "video/mp4")
 		case ".map":
 			w.Header().Set("Content-Type", "application/json")
 		}
