@@ -3,6 +3,7 @@ package playlist
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,11 +63,12 @@ func TestFollowerDASHLive(t *testing.T) {
 	require.Equal(t, FormatDASH, m.Format)
 	require.Equal(t, "1000000", m.Variants[0].Attributes["bandwidth"])
 	require.Equal(t, "v", m.Variants[0].Attributes["id"])
-	m.Variants[0].Attributes = nil
+	variants := slices.Clone(m.Variants) // the follower still reads m
+	variants[0].Attributes = nil
 	require.Equal(t, []Variant{{
 		URL: live.URL(), Type: Main, Ordinal: 0, StreamInf: -1, ContentType: "video", RepresentationID: "v", ShakaStreamID: 1,
 		Rendition: Rendition{Bitrate: 1000000, Codecs: "avc1.64001f", Width: 1280, Height: 720, HasResolution: true},
-	}}, m.Variants)
+	}}, variants)
 
 	pl := nextEvent(t, events).Playlist
 	require.True(t, pl.Live)
