@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -101,6 +103,13 @@ func TestReplicas(t *testing.T) {
 		}
 		require.Len(t, st.Streams, len(streams)-len(st.Elsewhere))
 	}
+	// The status page shows the assignment.
+	rec := httptest.NewRecorder()
+	seeders["r1"].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Body.String(), "3 replicas · each stream on 2")
+	require.Contains(t, rec.Body.String(), "seeded by other replicas")
+	require.Contains(t, rec.Body.String(), "seeded by <code>")
 	for _, sc := range streams {
 		require.Len(t, seededBy[sc.ID], 2, "stream %s seeded by %v", sc.ID, seededBy[sc.ID])
 		for seg := range 3 {
