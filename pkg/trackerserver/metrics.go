@@ -21,6 +21,7 @@ type Metrics struct {
 	rejected           *prometheus.CounterVec
 	closed             *prometheus.CounterVec
 	expired            prometheus.Counter
+	conflicts          *prometheus.CounterVec
 }
 
 // NewMetrics registers the tracker server collectors with reg.
@@ -75,6 +76,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "superpeer_tracker_server_expired_peers_total",
 			Help: "Swarm memberships removed because the peer missed two announces.",
 		}),
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_peer_id_conflicts_total",
+			Help: "Announces and answers refused because another connection holds their peer id, by reason (trusted: superpeer's own connection holds it, live: another client's).",
+		}, []string{"reason"}),
 	}
 }
 
@@ -116,6 +121,9 @@ const (
 	closeAbuse      = "abuse"
 	closeWriteError = "write_error"
 	closeShutdown   = "shutdown"
+
+	conflictTrusted = "trusted" // the peer id is held by a trusted connection
+	conflictLive    = "live"    // the peer id is held by another open connection
 )
 
 // kind indexes of serverCounters.in/out; names in kindNames.
@@ -144,6 +152,7 @@ type serverCounters struct {
 	connections      prometheus.Gauge
 	peers, swarms    prometheus.Gauge
 	rejected, closed *prometheus.CounterVec
+	conflicts        map[string]prometheus.Counter
 }
 
 func (m *Metrics) counters() *serverCounters {
@@ -157,6 +166,10 @@ func (m *Metrics) counters() *serverCounters {
 		swarms:        m.swarms,
 		rejected:      m.rejected,
 		closed:        m.closed,
+		conflicts: map[string]prometheus.Counter{
+			conflictTrusted: m.conflicts.WithLabelValues(conflictTrusted),
+			conflictLive:    m.conflicts.WithLabelValues(conflictLive),
+		},
 	}
 	for k := range numServerKinds {
 		c.in[k] = m.messages.WithLabelValues(dirIn, kindNames[k])

@@ -85,6 +85,9 @@ type Config struct {
 
 	// sweepEvery is the expiry period (default Interval / 2), shortened by tests.
 	sweepEvery time.Duration
+	// probeTimeout is how long a connection has to answer a ping when
+	// another claims one of its peer ids (default 10 s), shortened by tests.
+	probeTimeout time.Duration
 }
 
 const (
@@ -133,6 +136,9 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.sweepEvery == 0 {
 		cfg.sweepEvery = cfg.Interval / 2
+	}
+	if cfg.probeTimeout == 0 {
+		cfg.probeTimeout = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -503,6 +509,7 @@ type sconn struct {
 	closed  bool
 
 	closeReason atomic.Pointer[string] // set by whoever decided to close
+	probing     atomic.Bool            // probe sent, no sign of life since
 
 	// Reader goroutine only.
 	tokens   float64
@@ -739,11 +746,30 @@ func (c *sconn) readLoop() error {
 // updates off the per-message path.
 func (c *sconn) extendDeadline(now time.Time, force bool) {
 	idle := c.s.cfg.IdleTimeout
+	if c.probing.Load() {
+		// Alive after all: undo probe's short deadline.
+		c.probing.Store(false)
+		force = true
+	}
 	if !force && c.deadline.Sub(now) > idle-idle/4 {
 		return
 	}
 	c.deadline = now.Add(idle)
 	_ = c.ws.SetReadDeadline(c.deadline)
+}
+
+// probe asks whether the connection is still there, for a newcomer that
+// claims one of its peer ids (see Server.claim): it pings and shortens the
+// read deadline to probeTimeout. The pong, or any message, restores
+// IdleTimeout (extendDeadline); silence closes the connection and frees its
+// peer ids. Safe from any goroutine.
+func (c *sconn) probe() {
+	if c.ws == nil || !c.probing.CompareAndSwap(false, true) { // no socket: FuzzServerHandle
+		return
+	}
+	now := time.Now()
+	_ = c.ws.SetReadDeadline(now.Add(c.s.cfg.probeTimeout))
+	_ = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(time.Second))
 }
 
 // allow takes a token from the connection's bucket (MaxMessageRate per
