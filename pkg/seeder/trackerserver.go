@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,17 +20,28 @@ import (
 // swarm of every stream, beyond the per-connection limits sized for a
 // browser.
 func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg prometheus.Registerer, log zerolog.Logger) (*trackerserver.Server, error) {
+	proxies := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
+	for _, p := range cfg.TrustedProxies {
+		pp, err := parseProxy(p)
+		if err != nil {
+			return nil, fmt.Errorf("tracker server: %w", err)
+		}
+		proxies = append(proxies, pp)
+	}
 	srv, err := trackerserver.New(trackerserver.Config{
-		Interval:         cfg.Interval,
-		MaxOffers:        cfg.MaxOffers,
-		MaxPeers:         cfg.MaxPeers,
-		MaxSwarms:        cfg.MaxSwarms,
-		MaxPeersPerSwarm: cfg.MaxPeersPerSwarm,
-		AllowedOrigins:   cfg.AllowedOrigins,
-		MaxMessageBytes:  int64(cfg.MaxMessageBytes),
-		TrustedToken:     trustedToken,
-		Logger:           log,
-		Metrics:          trackerserver.NewMetrics(reg),
+		Interval:          cfg.Interval,
+		MaxOffers:         cfg.MaxOffers,
+		MaxPeers:          cfg.MaxPeers,
+		MaxPeersPerIP:     cfg.MaxPeersPerIP,
+		MaxPeersPerPrefix: cfg.MaxPeersPerPrefix,
+		TrustedProxies:    proxies,
+		MaxSwarms:         cfg.MaxSwarms,
+		MaxPeersPerSwarm:  cfg.MaxPeersPerSwarm,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		MaxMessageBytes:   int64(cfg.MaxMessageBytes),
+		TrustedToken:      trustedToken,
+		Logger:            log,
+		Metrics:           trackerserver.NewMetrics(reg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tracker server: %w", err)

@@ -2,7 +2,11 @@ package trackerserver
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -139,4 +143,123 @@ func (h *serverHarness) probing() bool {
 		}
 	}
 	return false
+}
+
+// dialFrom opens a WebSocket to the server from the local address ip (on
+// Linux all of 127/8 is local), as a client at that address would.
+func (h *serverHarness) dialFrom(ip string, header http.Header) (*websocket.Conn, error) {
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: waitFor}
+	d := websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: waitFor}
+	ws, resp, err := d.Dial(h.url, header)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial from %s: http %d: %w", ip, resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("dial from %s: %w", ip, err)
+	}
+	h.t.Cleanup(func() { _ = ws.Close() })
+	return ws, nil
+}
+
+// TestServerPerSourceLimits attacks the connection limit from one source:
+// one address opens sockets until it is refused with 429, and so does one
+// /24, while another address and another /24 are still admitted, and so is
+// superpeer's own connection (trusted) from the exhausted address, and
+// beyond MaxPeers. A closed socket gives its address a slot back.
+func TestServerPerSourceLimits(t *testing.T) {
+	h := newServerHarness(t, func(c *Config) {
+		c.MaxPeers, c.MaxPeersPerIP, c.MaxPeersPerPrefix = 6, 2, 3
+		c.TrustedToken = "seed-secret"
+	})
+	rejected := func(reason string) float64 { return testutil.ToFloat64(h.m.rejected.WithLabelValues(reason)) }
+	first, err := h.dialFrom("127.0.0.1", nil)
+	require.NoError(t, err)
+	_, err = h.dialFrom("127.0.0.1", nil)
+	require.NoError(t, err)
+	_, err = h.dialFrom("127.0.0.1", nil)
+	require.ErrorContains(t, err, "http 429", "third socket from one address")
+	require.Equal(t, 1.0, rejected(rejectIPLimit))
+
+	_, err = h.dialFrom("127.0.0.2", nil)
+	require.NoError(t, err, "another address")
+	_, err = h.dialFrom("127.0.0.3", nil)
+	require.ErrorContains(t, err, "http 429", "fourth socket from one /24")
+	require.Equal(t, 1.0, rejected(rejectPrefixLimit))
+	_, err = h.dialFrom("127.0.1.1", nil)
+	require.NoError(t, err, "another /24")
+
+	// The seed is admitted from the exhausted address, past MaxPeers too.
+	var seed *websocket.Conn
+	for range 3 {
+		seed, err = h.dialFrom("127.0.0.1", http.Header{TrustedTokenHeader: {"seed-secret"}})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return h.srv.Stats().Connections == 7 }, waitFor, time.Millisecond)
+	_, err = h.dialFrom("127.0.2.1", nil)
+	require.ErrorContains(t, err, "http 503", "over MaxPeers")
+
+	require.NoError(t, first.Close())
+	require.NoError(t, seed.Close())
+	require.Eventually(t, func() bool { return h.srv.Stats().Connections == 5 }, waitFor, time.Millisecond)
+	_, err = h.dialFrom("127.0.0.3", nil)
+	require.NoError(t, err, "a closed socket frees its slot in the address and the /24")
+	require.Equal(t, 2.0, testutil.ToFloat64(h.m.connectionsPerIPLimit))
+	require.Equal(t, 3.0, testutil.ToFloat64(h.m.connectionsPerPrefixLimit))
+}
+
+func TestServerClientAddr(t *testing.T) {
+	s, err := New(Config{Logger: zerolog.Nop(), TrustedProxies: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"direct", "203.0.113.7:5000", nil, "203.0.113.7"},
+		{"direct ignores forwarded-for", "203.0.113.7:5000", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"ipv4-mapped", "[::ffff:203.0.113.7]:5000", nil, "203.0.113.7"},
+		{"proxy", "10.0.0.2:5000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"proxy chain, spoofed left entry", "10.0.0.2:5000", []string{"1.2.3.4, 198.51.100.1, 10.1.1.1"}, "198.51.100.1"},
+		{"several headers", "10.0.0.2:5000", []string{"1.2.3.4", "198.51.100.1"}, "198.51.100.1"},
+		{"ipv6 proxy", "[fd00::1]:5000", []string{"2001:db8::5"}, "2001:db8::5"},
+		{"proxy without header", "10.0.0.2:5000", nil, "10.0.0.2"},
+		{"garbage entry", "10.0.0.2:5000", []string{"nonsense"}, "10.0.0.2"},
+		{"unparsable remote", "pipe", nil, "invalid IP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			require.Equal(t, tc.want, s.clientAddr(r).String())
+		})
+	}
+	require.Equal(t, "2001:db8:1:2::/64", sourcePrefix(netip.MustParseAddr("2001:db8:1:2:3::9")).String())
+	require.Equal(t, "198.51.100.0/24", sourcePrefix(netip.MustParseAddr("198.51.100.77")).String())
+}
+
+// TestServerTrustedProxy: behind a trusted proxy, the limit applies to the
+// address X-Forwarded-For names, not to the proxy; from anyone else the
+// header is ignored.
+func TestServerTrustedProxy(t *testing.T) {
+	h := newServerHarness(t, func(c *Config) {
+		c.MaxPeersPerIP = 1
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	xff := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	_, err := h.dialFrom("127.0.0.1", xff("198.51.100.1"))
+	require.NoError(t, err)
+	_, err = h.dialFrom("127.0.0.1", xff("198.51.100.2"))
+	require.NoError(t, err, "another client through the same proxy")
+	_, err = h.dialFrom("127.0.0.1", xff("198.51.100.1"))
+	require.ErrorContains(t, err, "http 429")
+	_, err = h.dialFrom("127.0.0.2", xff("198.51.100.3"))
+	require.NoError(t, err)
+	_, err = h.dialFrom("127.0.0.2", xff("198.51.100.4"))
+	require.ErrorContains(t, err, "http 429", "not a proxy: its header is ignored")
 }

@@ -9,19 +9,22 @@ import (
 // superpeer_tracker_server_*). Build it with NewMetrics and give it to
 // exactly one Server: its gauges describe that server's state.
 type Metrics struct {
-	connections        prometheus.Gauge
-	connectionsLimit   prometheus.Gauge
-	peers              prometheus.Gauge
-	peersPerSwarmLimit prometheus.Gauge
-	swarms             prometheus.Gauge
-	swarmsLimit        prometheus.Gauge
-	messages           *prometheus.CounterVec
-	relayed            *prometheus.CounterVec
-	dropped            *prometheus.CounterVec
-	rejected           *prometheus.CounterVec
-	closed             *prometheus.CounterVec
-	expired            prometheus.Counter
-	conflicts          *prometheus.CounterVec
+	connections      prometheus.Gauge
+	connectionsLimit prometheus.Gauge
+	// per source address and network
+	connectionsPerIPLimit     prometheus.Gauge
+	connectionsPerPrefixLimit prometheus.Gauge
+	peers                     prometheus.Gauge
+	peersPerSwarmLimit        prometheus.Gauge
+	swarms                    prometheus.Gauge
+	swarmsLimit               prometheus.Gauge
+	messages                  *prometheus.CounterVec
+	relayed                   *prometheus.CounterVec
+	dropped                   *prometheus.CounterVec
+	rejected                  *prometheus.CounterVec
+	closed                    *prometheus.CounterVec
+	expired                   prometheus.Counter
+	conflicts                 *prometheus.CounterVec
 }
 
 // NewMetrics registers the tracker server collectors with reg.
@@ -35,6 +38,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		connectionsLimit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_connections_limit",
 			Help: "Configured maximum of open connections (MaxPeers); upgrades beyond it get 503.",
+		}),
+		connectionsPerIPLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_connections_per_ip_limit",
+			Help: "Configured maximum of open connections from one client address (MaxPeersPerIP); upgrades beyond it get 429.",
+		}),
+		connectionsPerPrefixLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_connections_per_prefix_limit",
+			Help: "Configured maximum of open connections from one /24 (IPv4) or /64 (IPv6) (MaxPeersPerPrefix); upgrades beyond it get 429.",
 		}),
 		peers: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_peers",
@@ -66,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_rejected_connections_total",
-			Help: "WebSocket upgrades refused, by reason (limit, origin, shutdown, handshake).",
+			Help: "WebSocket upgrades refused, by reason (limit, ip_limit, prefix_limit, origin, shutdown, handshake).",
 		}, []string{"reason"}),
 		closed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_closed_connections_total",
@@ -110,10 +121,12 @@ const (
 	dropUnsupported   = "unsupported"  // unknown action or event, scrape without info_hash
 	serverDropReasons = "queue_full, oversized, malformed, invalid, unknown_peer, rate_limited, swarm_full, swarm_limit, conn_limit, unsupported"
 
-	rejectLimit     = "limit"
-	rejectOrigin    = "origin"
-	rejectShutdown  = "shutdown"
-	rejectHandshake = "handshake"
+	rejectLimit       = "limit"
+	rejectIPLimit     = "ip_limit"     // Config.MaxPeersPerIP reached
+	rejectPrefixLimit = "prefix_limit" // Config.MaxPeersPerPrefix reached
+	rejectOrigin      = "origin"
+	rejectShutdown    = "shutdown"
+	rejectHandshake   = "handshake"
 
 	closeClient     = "client"
 	closeIdle       = "idle"

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -33,8 +34,23 @@ type Config struct {
 	// maxOffers).
 	MaxOffers int
 	// MaxPeers bounds the open connections (default 10000); an upgrade beyond
-	// it is refused with 503 and counted.
+	// it is refused with 503 and counted. Trusted connections are admitted
+	// beyond it.
 	MaxPeers int
+	// MaxPeersPerIP bounds the open connections from one client address
+	// (default 64), and MaxPeersPerPrefix those from one /24 (IPv4) or /64
+	// (IPv6) (default 256), so that one source cannot hold all of MaxPeers.
+	// An upgrade beyond either is refused with 429 and counted. Trusted
+	// connections are neither limited nor counted.
+	MaxPeersPerIP     int
+	MaxPeersPerPrefix int
+	// TrustedProxies lists the reverse proxies (a TLS terminator, a load
+	// balancer) whose X-Forwarded-For header names the client: for a
+	// request from one of them, the client address is the right-most
+	// X-Forwarded-For entry that is not itself a trusted proxy. Without it,
+	// every client behind a proxy shares the proxy's address, and so
+	// MaxPeersPerIP.
+	TrustedProxies []netip.Prefix
 	// MaxSwarms bounds the swarms (default 100000).
 	MaxSwarms int
 	// MaxPeersPerSwarm bounds the members of one swarm (default 5000).
@@ -121,6 +137,8 @@ func (cfg *Config) setDefaults() error {
 	}
 	def(&cfg.MaxOffers, 20)
 	def(&cfg.MaxPeers, 10000)
+	def(&cfg.MaxPeersPerIP, 64)
+	def(&cfg.MaxPeersPerPrefix, 256)
 	def(&cfg.MaxSwarms, 100000)
 	def(&cfg.MaxPeersPerSwarm, 5000)
 	def(&cfg.MaxSwarmsPerConn, 64)
@@ -150,7 +168,8 @@ func (cfg *Config) setDefaults() error {
 	if cfg.Interval < time.Second {
 		errs = append(errs, fmt.Errorf("interval %s: want at least 1s", cfg.Interval))
 	}
-	for name, v := range map[string]int{"max offers": cfg.MaxOffers, "max peers": cfg.MaxPeers, "max swarms": cfg.MaxSwarms,
+	for name, v := range map[string]int{"max offers": cfg.MaxOffers, "max peers": cfg.MaxPeers,
+		"max peers per ip": cfg.MaxPeersPerIP, "max peers per prefix": cfg.MaxPeersPerPrefix, "max swarms": cfg.MaxSwarms,
 		"max peers per swarm": cfg.MaxPeersPerSwarm, "max swarms per conn": cfg.MaxSwarmsPerConn, "send queue": cfg.SendQueue} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: want > 0", name, v))
@@ -161,6 +180,11 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("idle timeout %s: want > 0", cfg.IdleTimeout))
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("trusted proxy %s: want a CIDR", p))
+		}
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if err := checkOriginPattern(o); err != nil {
@@ -207,6 +231,10 @@ type Server struct {
 	swarms   map[id20]*tswarm
 	peers    map[id20]*tpeer
 	nMembers int
+
+	srcmu     sync.Mutex
+	perIP     map[netip.Addr]int   // open connections by client address
+	perPrefix map[netip.Prefix]int // and by /24 or /64
 }
 
 // TrustedTokenHeader carries Config.TrustedToken in a client's
@@ -230,12 +258,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		m:        cfg.Metrics.counters(),
-		interval: int64(cfg.Interval / time.Second),
-		conns:    map[*sconn]struct{}{},
-		swarms:   map[id20]*tswarm{},
-		peers:    map[id20]*tpeer{},
+		cfg:       cfg,
+		m:         cfg.Metrics.counters(),
+		interval:  int64(cfg.Interval / time.Second),
+		conns:     map[*sconn]struct{}{},
+		swarms:    map[id20]*tswarm{},
+		peers:     map[id20]*tpeer{},
+		perIP:     map[netip.Addr]int{},
+		perPrefix: map[netip.Prefix]int{},
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: handshakeTimeout,
 			ReadBufferSize:   readBufferSize,
@@ -253,6 +283,8 @@ func New(cfg Config) (*Server, error) {
 	s.log = cfg.Logger.With().Str("component", "tracker_server").Logger()
 	s.warn = s.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})
 	cfg.Metrics.connectionsLimit.Set(float64(cfg.MaxPeers))
+	cfg.Metrics.connectionsPerIPLimit.Set(float64(cfg.MaxPeersPerIP))
+	cfg.Metrics.connectionsPerPrefixLimit.Set(float64(cfg.MaxPeersPerPrefix))
 	cfg.Metrics.swarmsLimit.Set(float64(cfg.MaxSwarms))
 	cfg.Metrics.peersPerSwarmLimit.Set(float64(cfg.MaxPeersPerSwarm))
 	s.m.connections.Set(0)
@@ -326,8 +358,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	if n := s.nconns.Add(1); n > int64(s.cfg.MaxPeers) {
+	// Superpeer's own connection is admitted whatever the others hold.
+	var src netip.Addr
+	if !trusted {
+		src = s.clientAddr(r)
+		if reason := s.admitSource(src); reason != "" {
+			s.m.rejected.WithLabelValues(reason).Inc()
+			s.warn.Warn().Str("reason", reason).Msg("tracker connection refused: too many from one source")
+			http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+			return
+		}
+	}
+	// From here src counts this connection until its reader ends.
+	if n := s.nconns.Add(1); n > int64(s.cfg.MaxPeers) && !trusted {
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectLimit).Inc()
 		s.warn.Warn().Int("limit", s.cfg.MaxPeers).Msg("tracker connection limit reached")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
@@ -339,6 +384,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if closing {
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectShutdown).Inc()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
@@ -346,6 +392,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.upgrader.Upgrade(w, r, nil) // writes the HTTP error itself
 	if err != nil {
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectHandshake).Inc()
 		return
 	}
@@ -361,6 +408,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.closing {
 		s.mu.Unlock()
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectShutdown).Inc()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""),
 			time.Now().Add(time.Second))
@@ -386,7 +434,95 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.closeQueue()
 		s.dropConn(c)
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 	}()
+}
+
+// clientAddr returns the address of the client that sent r: its peer
+// address, or, when that is a trusted proxy, the right-most
+// X-Forwarded-For entry that is not (entries left of it could be written by
+// anyone). The zero Addr when there is none (no limit applies).
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !s.trustedProxy(addr) {
+		return addr
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		entries := strings.Split(xff[i], ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(entries[j]))
+			if err != nil {
+				return addr // unparsable: stop at the last address vouched for
+			}
+			addr = a.Unmap()
+			if !s.trustedProxy(addr) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourcePrefix is the network a client address is counted in for
+// MaxPeersPerPrefix: a /24 for IPv4, a /64 (one subscriber's usual
+// allocation) for IPv6.
+func sourcePrefix(a netip.Addr) netip.Prefix {
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits) // cannot fail for a valid address and these sizes
+	return p
+}
+
+// admitSource counts a connection from a against MaxPeersPerIP and
+// MaxPeersPerPrefix, or returns the rejection reason without counting it.
+func (s *Server) admitSource(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	p := sourcePrefix(a)
+	s.srcmu.Lock()
+	defer s.srcmu.Unlock()
+	switch {
+	case s.perIP[a] >= s.cfg.MaxPeersPerIP:
+		return rejectIPLimit
+	case s.perPrefix[p] >= s.cfg.MaxPeersPerPrefix:
+		return rejectPrefixLimit
+	}
+	s.perIP[a]++
+	s.perPrefix[p]++
+	return ""
+}
+
+// releaseSource undoes admitSource.
+func (s *Server) releaseSource(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	p := sourcePrefix(a)
+	s.srcmu.Lock()
+	defer s.srcmu.Unlock()
+	if s.perIP[a]--; s.perIP[a] <= 0 {
+		delete(s.perIP, a)
+	}
+	if s.perPrefix[p]--; s.perPrefix[p] <= 0 {
+		delete(s.perPrefix, p)
+	}
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
