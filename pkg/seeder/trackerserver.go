@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -64,7 +63,10 @@ func (s *Seeder) listenTracker() (*http.Server, net.Listener, string, error) {
 	}
 	u := "ws://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
 	s.log.Info().Str("addr", ln.Addr().String()).Str("url", u).Msg("tracker server listening")
-	return &http.Server{Handler: s.trackerServer, ReadHeaderTimeout: 10 * time.Second}, ln, u, nil
+	// The tracker's server: header, body and keep-alive timeouts, and its
+	// connections counted, so that sockets which never complete a request
+	// or idle after one are reaped.
+	return s.trackerServer.NewHTTPServer(), ln, u, nil
 }
 
 // TrackerServer returns the embedded tracker's handler when

@@ -2,7 +2,9 @@ package seeder
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +74,32 @@ func TestEmbeddedTrackerPerSourceLimits(t *testing.T) {
 	require.NoError(t, dialTrackerFrom(t, u, "127.0.0.2"))
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_tracker_server_rejected_connections_total", "ip_limit"))
 	require.Equal(t, 3.0, metricValue(t, h.reg, "superpeer_tracker_server_connections_per_ip_limit"))
+}
+
+// TestEmbeddedTrackerReapsIdleSockets: a raw TCP client that connects to
+// superpeer's tracker port and sends nothing is counted and closed by the
+// header timeout, and the listener's server has a keep-alive timeout.
+func TestEmbeddedTrackerReapsIdleSockets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 10 s header timeout")
+	}
+	h, u := startTrackerSeeder(t, nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(u, "ws://"))
+	require.NoError(t, err)
+	defer c.Close()
+	waitFor(t, 5*time.Second, "the socket counted", func() bool {
+		return metricValue(t, h.reg, "superpeer_tracker_server_http_connections") == 1
+	})
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+	_, err = io.ReadAll(c)
+	require.NoError(t, err, "closed by the server")
+	waitFor(t, 5*time.Second, "the socket uncounted", func() bool {
+		return metricValue(t, h.reg, "superpeer_tracker_server_http_connections") == 0
+	})
+
+	hs, ln, _, err := h.seeder.listenTracker()
+	require.NoError(t, err)
+	require.NoError(t, ln.Close())
+	require.Positive(t, hs.IdleTimeout)
+	require.Positive(t, hs.ReadHeaderTimeout)
 }

@@ -40,9 +40,13 @@
 //   - events "update" and "paused" count as plain announces
 //     (bittorrent-tracker); other unknown events and actions are refused;
 //   - a scrape must name its info hashes (at most 64);
-//   - limits: connections, swarms, peers per swarm, memberships per
-//     connection, messages per second per connection (scaled by its
-//     memberships), a bounded head-drop send queue per connection.
+//   - limits: connections (in all, per client address and per /24 or /64,
+//     the address taken from X-Forwarded-For only behind a trusted proxy),
+//     swarms, peers per swarm, memberships per connection, messages per
+//     second per connection (scaled by its memberships), a bounded head-drop
+//     send queue per connection; a WebSocket must send its first message
+//     within FirstMessageTimeout, and NewHTTPServer's server bounds request
+//     headers and idle keep-alive connections.
 //
 // Internals (server.go, swarm.go): one reader goroutine per connection and a
 // writer goroutine only while frames are queued; the swarm state under one

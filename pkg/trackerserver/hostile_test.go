@@ -1,8 +1,10 @@
 package trackerserver
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -262,4 +265,92 @@ func TestServerTrustedProxy(t *testing.T) {
 	require.NoError(t, err)
 	_, err = h.dialFrom("127.0.0.2", xff("198.51.100.4"))
 	require.ErrorContains(t, err, "http 429", "not a proxy: its header is ignored")
+}
+
+// readUntilClosed reads from a raw connection until the server closes it,
+// failing after waitFor.
+func readUntilClosed(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitFor)))
+	b, err := io.ReadAll(c)
+	require.NoError(t, err, "the server should have closed the connection")
+	return b
+}
+
+const rawUpgrade = "GET /announce HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// TestServerSilentWebSocket: a raw TCP client completes the upgrade and then
+// sends nothing, or only pongs, which do not count as a first message; it is
+// closed after FirstMessageTimeout, not after IdleTimeout, and counted.
+func TestServerSilentWebSocket(t *testing.T) {
+	h := newServerHarness(t, func(c *Config) { c.FirstMessageTimeout = 100 * time.Millisecond })
+	for _, tc := range []struct {
+		name  string
+		after []byte
+	}{
+		{"nothing", nil},
+		{"unsolicited pong", []byte{0x8a, 0x80, 1, 2, 3, 4}}, // FIN pong, masked, empty
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", h.ts.Listener.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			_, err = c.Write([]byte(rawUpgrade))
+			require.NoError(t, err)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(waitFor)))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+			_, err = c.Write(tc.after)
+			require.NoError(t, err)
+			readUntilClosed(t, c)
+		})
+	}
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(h.m.closed.WithLabelValues(closeNoMessage)) == 2
+	}, waitFor, time.Millisecond)
+	require.Zero(t, h.srv.Stats().Connections)
+}
+
+// TestServerHTTPTimeouts attacks the listener NewHTTPServer serves with raw
+// TCP clients: one connects and sends nothing, one sends half a header, one
+// completes a plain GET and keeps the connection alive. Each is closed after
+// HeaderTimeout or KeepAliveTimeout, and the gauge of open connections
+// counts them while they last.
+func TestServerHTTPTimeouts(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg)
+	srv, err := New(Config{Logger: zerolog.Nop(), Metrics: m,
+		HeaderTimeout: 150 * time.Millisecond, KeepAliveTimeout: 150 * time.Millisecond})
+	require.NoError(t, err)
+	hs := srv.NewHTTPServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		require.NoError(t, hs.Close())
+		require.ErrorIs(t, <-served, http.ErrServerClosed)
+	})
+
+	dial := func(send string) net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		_, err = c.Write([]byte(send))
+		require.NoError(t, err)
+		return c
+	}
+	silent := dial("")
+	partial := dial("GET / HTTP/1.1\r\nHost: x\r\n")
+	keepAlive := dial("GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(m.httpConns) == 3 }, waitFor, time.Millisecond)
+
+	readUntilClosed(t, silent)
+	readUntilClosed(t, partial)
+	b := readUntilClosed(t, keepAlive)
+	require.Contains(t, string(b), "HTTP/1.1 200 OK")
+	require.Contains(t, string(b), "superpeer WebTorrent tracker")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(m.httpConns) == 0 }, waitFor, time.Millisecond)
 }

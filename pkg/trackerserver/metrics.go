@@ -10,6 +10,7 @@ import (
 // exactly one Server: its gauges describe that server's state.
 type Metrics struct {
 	connections      prometheus.Gauge
+	httpConns        prometheus.Gauge
 	connectionsLimit prometheus.Gauge
 	// per source address and network
 	connectionsPerIPLimit     prometheus.Gauge
@@ -34,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		connections: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_connections",
 			Help: "Open WebSocket connections to the embedded tracker.",
+		}),
+		httpConns: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_http_connections",
+			Help: "TCP connections on the tracker's listener not (yet) upgraded to WebSockets: requests in progress and idle keep-alive connections.",
 		}),
 		connectionsLimit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_connections_limit",
@@ -81,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		closed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_closed_connections_total",
-			Help: "Connections ended, by reason (client, idle, oversized, abuse, write_error, shutdown).",
+			Help: "Connections ended, by reason (client, idle, no_message, oversized, abuse, write_error, shutdown).",
 		}, []string{"reason"}),
 		expired: f.NewCounter(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_expired_peers_total",
@@ -130,6 +135,7 @@ const (
 
 	closeClient     = "client"
 	closeIdle       = "idle"
+	closeNoMessage  = "no_message" // nothing within Config.FirstMessageTimeout of the upgrade
 	closeOversized  = "oversized"
 	closeAbuse      = "abuse"
 	closeWriteError = "write_error"
@@ -163,6 +169,7 @@ type serverCounters struct {
 	drop             map[string]prometheus.Counter
 	expired          prometheus.Counter
 	connections      prometheus.Gauge
+	httpConns        prometheus.Gauge
 	peers, swarms    prometheus.Gauge
 	rejected, closed *prometheus.CounterVec
 	conflicts        map[string]prometheus.Counter
@@ -175,6 +182,7 @@ func (m *Metrics) counters() *serverCounters {
 		drop:          map[string]prometheus.Counter{},
 		expired:       m.expired,
 		connections:   m.connections,
+		httpConns:     m.httpConns,
 		peers:         m.peers,
 		swarms:        m.swarms,
 		rejected:      m.rejected,

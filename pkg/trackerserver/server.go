@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -84,6 +85,16 @@ type Config struct {
 	// for this long (default 2 × Interval + 30 s). Browsers announce every
 	// Interval; package tracker's client also pings.
 	IdleTimeout time.Duration
+	// FirstMessageTimeout closes a WebSocket whose first message has not
+	// arrived this long after the upgrade (default 10 s; browsers announce
+	// at once), so sockets opened and left silent do not hold a slot for a
+	// whole IdleTimeout. Trusted connections are exempt.
+	FirstMessageTimeout time.Duration
+	// HeaderTimeout bounds reading a request's header and body, and
+	// KeepAliveTimeout an idle plain-HTTP keep-alive connection, on the
+	// http.Server that NewHTTPServer returns (defaults 10 s and 15 s).
+	HeaderTimeout    time.Duration
+	KeepAliveTimeout time.Duration
 	// TrustedToken, if set, marks connections whose upgrade request carries
 	// it in the TrustedTokenHeader header as trusted: a seed that joins
 	// every swarm of many streams over one socket. They skip the origin
@@ -152,6 +163,15 @@ func (cfg *Config) setDefaults() error {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 2*cfg.Interval + 30*time.Second
 	}
+	if cfg.FirstMessageTimeout == 0 {
+		cfg.FirstMessageTimeout = 10 * time.Second
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
+	if cfg.KeepAliveTimeout == 0 {
+		cfg.KeepAliveTimeout = 15 * time.Second
+	}
 	if cfg.sweepEvery == 0 {
 		cfg.sweepEvery = cfg.Interval / 2
 	}
@@ -178,8 +198,11 @@ func (cfg *Config) setDefaults() error {
 	if cfg.MaxMessageBytes < 256 {
 		errs = append(errs, fmt.Errorf("max message bytes %d: want at least 256", cfg.MaxMessageBytes))
 	}
-	if cfg.IdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("idle timeout %s: want > 0", cfg.IdleTimeout))
+	for name, d := range map[string]time.Duration{"idle timeout": cfg.IdleTimeout, "first message timeout": cfg.FirstMessageTimeout,
+		"header timeout": cfg.HeaderTimeout, "keep-alive timeout": cfg.KeepAliveTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want > 0", name, d))
+		}
 	}
 	for _, p := range cfg.TrustedProxies {
 		if !p.IsValid() {
@@ -340,6 +363,36 @@ func (s *Server) shutdown() {
 	}
 	s.wg.Wait()
 	s.log.Info().Int("connections", len(conns)).Msg("tracker server stopped")
+}
+
+// NewHTTPServer returns an http.Server for the tracker's own listener: s as
+// its handler, HeaderTimeout for reading a request, KeepAliveTimeout for an
+// idle keep-alive connection (so that sockets which never complete a
+// request, or finish one and stay open, are closed), and the TCP
+// connections it serves, until they are upgraded or closed, counted in
+// superpeer_tracker_server_http_connections. Serve it with Serve(ln); Run
+// still owns the WebSockets.
+func (s *Server) NewHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		ReadTimeout:       s.cfg.HeaderTimeout, // the upgraded reader sets its own deadlines
+		WriteTimeout:      s.cfg.HeaderTimeout, // and so does the writer
+		IdleTimeout:       s.cfg.KeepAliveTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ConnState:         s.connState,
+		ErrorLog:          log.New(io.Discard, "", 0), // handshake noise from scanners
+	}
+}
+
+// connState counts the connections of NewHTTPServer's server.
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.m.httpConns.Inc()
+	case http.StateHijacked, http.StateClosed:
+		s.m.httpConns.Dec()
+	}
 }
 
 // ServeHTTP upgrades a request on any path to a tracker WebSocket, after the
@@ -652,6 +705,7 @@ type sconn struct {
 	refilled int64 // unix nanos of the last token refill
 	strikes  int   // consecutive invalid messages
 	deadline time.Time
+	heard    bool // a message has arrived (or trusted): IdleTimeout applies
 }
 
 type outFrame struct {
@@ -674,6 +728,9 @@ func (c *sconn) endReason(err error) string {
 	}
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) && ne.Timeout() {
+		if !c.heard {
+			return closeNoMessage
+		}
 		return closeIdle
 	}
 	return closeClient
@@ -820,9 +877,18 @@ func (c *sconn) release(frames []outFrame) {
 func (c *sconn) readLoop() error {
 	s := c.s
 	ws := c.ws
-	c.extendDeadline(time.Now(), true)
-	ws.SetPongHandler(func(string) error {
+	if c.trusted {
+		c.heard = true
 		c.extendDeadline(time.Now(), true)
+	} else {
+		c.deadline = time.Now().Add(s.cfg.FirstMessageTimeout)
+		_ = ws.SetReadDeadline(c.deadline)
+	}
+	ws.SetPongHandler(func(string) error {
+		// Unsolicited pongs do not stand in for the first message.
+		if c.heard {
+			c.extendDeadline(time.Now(), true)
+		}
 		return nil
 	})
 	for {
@@ -850,7 +916,8 @@ func (c *sconn) readLoop() error {
 			return err
 		}
 		now := s.cfg.Now()
-		c.extendDeadline(time.Now(), false)
+		c.extendDeadline(time.Now(), !c.heard) // the first replaces FirstMessageTimeout
+		c.heard = true
 		if !c.allow(now.UnixNano()) {
 			s.putReadBuf(bp)
 			s.m.drop[dropRateLimited].Inc()

@@ -881,7 +881,7 @@ func TestServerMetricsLint(t *testing.T) {
 	c.expired.Inc()
 	for _, col := range []prometheus.Collector{m.connections, m.connectionsLimit, m.peers, m.peersPerSwarmLimit, m.swarms,
 		m.swarmsLimit, m.messages, m.relayed, m.dropped, m.rejected, m.closed, m.expired, m.conflicts,
-		m.connectionsPerIPLimit, m.connectionsPerPrefixLimit} {
+		m.connectionsPerIPLimit, m.connectionsPerPrefixLimit, m.httpConns} {
 		problems, err := testutil.CollectAndLint(col)
 		require.NoError(t, err)
 		require.Empty(t, problems)
@@ -894,7 +894,7 @@ func TestServerMetricsLint(t *testing.T) {
 	for _, mf := range mfs {
 		require.True(t, strings.HasPrefix(mf.GetName(), "superpeer_tracker_server_"), mf.GetName())
 	}
-	require.Len(t, mfs, 15)
+	require.Len(t, mfs, 16)
 }
 
 // FuzzServerHandle feeds arbitrary frames to the message handler of a
