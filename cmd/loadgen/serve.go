@@ -29,12 +29,15 @@ import (
 // targets join) until ctx ends or stdin closes, printing {"addr","pid"}.
 func runServeTracker(ctx context.Context, addr string, interval time.Duration) error {
 	srv, err := trackerserver.New(trackerserver.Config{
-		Interval:       interval,
-		MaxPeers:       100000,
-		MaxOffers:      20,
-		MaxMessageRate: -1,
-		Logger:         zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
-		Metrics:        trackerserver.NewMetrics(prometheus.NewRegistry()),
+		Interval: interval,
+		MaxPeers: 100000,
+		// Every simulated browser comes from loopback.
+		MaxPeersPerIP:     100000,
+		MaxPeersPerPrefix: 100000,
+		MaxOffers:         20,
+		MaxMessageRate:    -1,
+		Logger:            zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
+		Metrics:           trackerserver.NewMetrics(prometheus.NewRegistry()),
 	})
 	if err != nil {
 		return err

@@ -38,12 +38,15 @@ type serveOptions struct {
 func runServe(ctx context.Context, opts serveOptions) error {
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	srv, err := trackerserver.New(trackerserver.Config{
-		Interval:       opts.interval,
-		MaxPeers:       opts.maxConns,
-		MaxOffers:      opts.maxOffers,
-		MaxMessageRate: opts.msgRate,
-		Logger:         log,
-		Metrics:        trackerserver.NewMetrics(prometheus.NewRegistry()),
+		Interval: opts.interval,
+		MaxPeers: opts.maxConns,
+		// Every benchmark client comes from loopback.
+		MaxPeersPerIP:     opts.maxConns,
+		MaxPeersPerPrefix: opts.maxConns,
+		MaxOffers:         opts.maxOffers,
+		MaxMessageRate:    opts.msgRate,
+		Logger:            log,
+		Metrics:           trackerserver.NewMetrics(prometheus.NewRegistry()),
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -81,6 +82,14 @@ type TrackerServerConfig struct {
 	MaxPeers         int `yaml:"max_peers"`
 	MaxSwarms        int `yaml:"max_swarms"`
 	MaxPeersPerSwarm int `yaml:"max_peers_per_swarm"`
+	// MaxPeersPerIP and MaxPeersPerPrefix bound the connections from one
+	// client address and from one /24 (IPv4) or /64 (IPv6), so that one
+	// source cannot take all of MaxPeers.
+	MaxPeersPerIP     int `yaml:"max_peers_per_ip"`
+	MaxPeersPerPrefix int `yaml:"max_peers_per_prefix"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For header names the client for those limits.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxOffers bounds the offers relayed per announce.
 	MaxOffers int `yaml:"max_offers"`
 	// AllowedOrigins, when set, admits only pages of these origins
@@ -247,12 +256,14 @@ func DefaultConfig() Config {
 			ConnectTimeout: 30 * time.Second,
 		},
 		TrackerServer: TrackerServerConfig{
-			Interval:         60 * time.Second,
-			MaxPeers:         10000,
-			MaxSwarms:        100000,
-			MaxPeersPerSwarm: 5000,
-			MaxOffers:        20,
-			MaxMessageBytes:  64 << 10,
+			Interval:          60 * time.Second,
+			MaxPeers:          10000,
+			MaxSwarms:         100000,
+			MaxPeersPerSwarm:  5000,
+			MaxPeersPerIP:     64,
+			MaxPeersPerPrefix: 256,
+			MaxOffers:         20,
+			MaxMessageBytes:   64 << 10,
 		},
 		HTTP: HTTPConfig{Listen: ":9090", ShutdownTimeout: 10 * time.Second},
 		Origin: OriginConfig{
@@ -548,13 +559,19 @@ func (c *Config) validate() ConfigErrors {
 		key string
 		v   int
 	}{{"max_peers", c.TrackerServer.MaxPeers}, {"max_swarms", c.TrackerServer.MaxSwarms},
-		{"max_peers_per_swarm", c.TrackerServer.MaxPeersPerSwarm}, {"max_offers", c.TrackerServer.MaxOffers}} {
+		{"max_peers_per_swarm", c.TrackerServer.MaxPeersPerSwarm}, {"max_offers", c.TrackerServer.MaxOffers},
+		{"max_peers_per_ip", c.TrackerServer.MaxPeersPerIP}, {"max_peers_per_prefix", c.TrackerServer.MaxPeersPerPrefix}} {
 		if l.v < 1 {
 			bad("tracker_server."+l.key, "must be at least 1, got %d", l.v)
 		}
 	}
 	if c.TrackerServer.MaxMessageBytes < 4<<10 {
 		bad("tracker_server.max_message_bytes", "must be at least 4KiB, got %s", c.TrackerServer.MaxMessageBytes)
+	}
+	for i, p := range c.TrackerServer.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			bad(fmt.Sprintf("tracker_server.trusted_proxies[%d]", i), "%q is not a CIDR (10.0.0.0/8) or an IP address", p)
+		}
 	}
 	for i, o := range c.TrackerServer.AllowedOrigins {
 		if o != "*" && !strings.HasPrefix(o, "*.") && !strings.Contains(o, "://") {
@@ -779,4 +796,22 @@ func (b ByteSize) Human() string {
 		f /= 1024
 	}
 	return ""
+}
+
+// parseProxy parses a tracker_server.trusted_proxies entry: a CIDR, or one
+// address (a /32 or /128).
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("trusted proxy %q: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("trusted proxy %q: %w", s, err)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -149,3 +149,27 @@ func TestICEServersConfig(t *testing.T) {
 		"f.yaml:7: webrtc.ice_servers[1]: username and credential are for turn: servers\n"+
 		"f.yaml:8: webrtc.ice_servers[2]: \"http://nope\" is not a stun:, turn: or turns: URL")
 }
+
+// TestTrackerServerSourceLimitsConfig: the per-source limits must be
+// positive and trusted_proxies must be CIDRs or addresses; both reach the
+// tracker.
+func TestTrackerServerSourceLimitsConfig(t *testing.T) {
+	base := "streams: [{id: s, url: \"https://o.example/m.m3u8\"}]\ntracker_server:\n"
+	cfg, err := ParseConfig([]byte(base+"  trusted_proxies: [10.0.0.0/8, \"192.0.2.7\", \"fd00::/8\"]\n"), "x")
+	require.NoError(t, err)
+	require.Equal(t, 64, cfg.TrackerServer.MaxPeersPerIP)
+	require.Equal(t, 256, cfg.TrackerServer.MaxPeersPerPrefix)
+	for _, p := range cfg.TrackerServer.TrustedProxies {
+		_, err := parseProxy(p)
+		require.NoError(t, err, p)
+	}
+	pp, err := parseProxy("192.0.2.7")
+	require.NoError(t, err)
+	require.Equal(t, "192.0.2.7/32", pp.String())
+
+	_, err = ParseConfig([]byte(base+"  max_peers_per_ip: 0\n  max_peers_per_prefix: -1\n  trusted_proxies: [10.0.0.0/33, proxy.example]\n"), "x")
+	require.EqualError(t, err, "x:3: tracker_server.max_peers_per_ip: must be at least 1, got 0\n"+
+		"x:4: tracker_server.max_peers_per_prefix: must be at least 1, got -1\n"+
+		"x:5: tracker_server.trusted_proxies[0]: \"10.0.0.0/33\" is not a CIDR (10.0.0.0/8) or an IP address\n"+
+		"x:5: tracker_server.trusted_proxies[1]: \"proxy.example\" is not a CIDR (10.0.0.0/8) or an IP address")
+}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -19,17 +19,28 @@ import (
 // swarm of every stream, beyond the per-connection limits sized for a
 // browser.
 func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg prometheus.Registerer, log zerolog.Logger) (*trackerserver.Server, error) {
+	proxies := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
+	for _, p := range cfg.TrustedProxies {
+		pp, err := parseProxy(p)
+		if err != nil {
+			return nil, fmt.Errorf("tracker server: %w", err)
+		}
+		proxies = append(proxies, pp)
+	}
 	srv, err := trackerserver.New(trackerserver.Config{
-		Interval:         cfg.Interval,
-		MaxOffers:        cfg.MaxOffers,
-		MaxPeers:         cfg.MaxPeers,
-		MaxSwarms:        cfg.MaxSwarms,
-		MaxPeersPerSwarm: cfg.MaxPeersPerSwarm,
-		AllowedOrigins:   cfg.AllowedOrigins,
-		MaxMessageBytes:  int64(cfg.MaxMessageBytes),
-		TrustedToken:     trustedToken,
-		Logger:           log,
-		Metrics:          trackerserver.NewMetrics(reg),
+		Interval:          cfg.Interval,
+		MaxOffers:         cfg.MaxOffers,
+		MaxPeers:          cfg.MaxPeers,
+		MaxPeersPerIP:     cfg.MaxPeersPerIP,
+		MaxPeersPerPrefix: cfg.MaxPeersPerPrefix,
+		TrustedProxies:    proxies,
+		MaxSwarms:         cfg.MaxSwarms,
+		MaxPeersPerSwarm:  cfg.MaxPeersPerSwarm,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		MaxMessageBytes:   int64(cfg.MaxMessageBytes),
+		TrustedToken:      trustedToken,
+		Logger:            log,
+		Metrics:           trackerserver.NewMetrics(reg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tracker server: %w", err)
@@ -52,7 +63,10 @@ func (s *Seeder) listenTracker() (*http.Server, net.Listener, string, error) {
 	}
 	u := "ws://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
 	s.log.Info().Str("addr", ln.Addr().String()).Str("url", u).Msg("tracker server listening")
-	return &http.Server{Handler: s.trackerServer, ReadHeaderTimeout: 10 * time.Second}, ln, u, nil
+	// The tracker's server: header, body and keep-alive timeouts, and its
+	// connections counted, so that sockets which never complete a request
+	// or idle after one are reaped.
+	return s.trackerServer.NewHTTPServer(), ln, u, nil
 }
 
 // TrackerServer returns the embedded tracker's handler when

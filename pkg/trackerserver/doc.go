@@ -9,8 +9,8 @@
 // that covers the swarm, else a window from a random start), answers routed
 // by to_peer_id within their info hash with to_peer_id removed, "stopped"
 // removing one membership, memberships expiring after 2 × Interval without an
-// announce, a peer_id seen on a new socket removed from the old one first. Where it deviates, it does
-// so to keep one client's fault from costing it (or others) every swarm.
+// announce. Where it deviates, it does so to keep one client's fault from
+// costing it (or others) every swarm.
 //
 // Dialects: a socket may carry one peer id in many swarms (P2PML 5.x and 0.6,
 // which wt-tracker requires) or a peer id per swarm (2.x); numwant is the
@@ -30,12 +30,23 @@
 //   - an announce without numwant relays all its offers (bittorrent-tracker);
 //     wt-tracker relays none;
 //   - only the socket that announced a peer may stop it;
+//   - a peer id belongs to the socket that announced it while that socket is
+//     open: another socket announcing or answering as it is refused ("peer_id
+//     in use by another connection") and the holder is pinged, and closed
+//     if it does not answer (wt-tracker moves the id to the new socket, so
+//     anyone who learnt the seed's id could take its offers); a trusted
+//     socket may take over another trusted socket's id (the seed
+//     reconnecting), and no one may take over a trusted socket's;
 //   - events "update" and "paused" count as plain announces
 //     (bittorrent-tracker); other unknown events and actions are refused;
 //   - a scrape must name its info hashes (at most 64);
-//   - limits: connections, swarms, peers per swarm, memberships per
-//     connection, messages per second per connection (scaled by its
-//     memberships), a bounded head-drop send queue per connection.
+//   - limits: connections (in all, per client address and per /24 or /64,
+//     the address taken from X-Forwarded-For only behind a trusted proxy),
+//     swarms, peers per swarm, memberships per connection, messages per
+//     second per connection (scaled by its memberships), a bounded head-drop
+//     send queue per connection; a WebSocket must send its first message
+//     within FirstMessageTimeout, and NewHTTPServer's server bounds request
+//     headers and idle keep-alive connections.
 //
 // Internals (server.go, swarm.go): one reader goroutine per connection and a
 // writer goroutine only while frames are queued; the swarm state under one

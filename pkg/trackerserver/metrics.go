@@ -9,18 +9,23 @@ import (
 // superpeer_tracker_server_*). Build it with NewMetrics and give it to
 // exactly one Server: its gauges describe that server's state.
 type Metrics struct {
-	connections        prometheus.Gauge
-	connectionsLimit   prometheus.Gauge
-	peers              prometheus.Gauge
-	peersPerSwarmLimit prometheus.Gauge
-	swarms             prometheus.Gauge
-	swarmsLimit        prometheus.Gauge
-	messages           *prometheus.CounterVec
-	relayed            *prometheus.CounterVec
-	dropped            *prometheus.CounterVec
-	rejected           *prometheus.CounterVec
-	closed             *prometheus.CounterVec
-	expired            prometheus.Counter
+	connections      prometheus.Gauge
+	httpConns        prometheus.Gauge
+	connectionsLimit prometheus.Gauge
+	// per source address and network
+	connectionsPerIPLimit     prometheus.Gauge
+	connectionsPerPrefixLimit prometheus.Gauge
+	peers                     prometheus.Gauge
+	peersPerSwarmLimit        prometheus.Gauge
+	swarms                    prometheus.Gauge
+	swarmsLimit               prometheus.Gauge
+	messages                  *prometheus.CounterVec
+	relayed                   *prometheus.CounterVec
+	dropped                   *prometheus.CounterVec
+	rejected                  *prometheus.CounterVec
+	closed                    *prometheus.CounterVec
+	expired                   prometheus.Counter
+	conflicts                 *prometheus.CounterVec
 }
 
 // NewMetrics registers the tracker server collectors with reg.
@@ -31,9 +36,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "superpeer_tracker_server_connections",
 			Help: "Open WebSocket connections to the embedded tracker.",
 		}),
+		httpConns: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_http_connections",
+			Help: "TCP connections on the tracker's listener not (yet) upgraded to WebSockets: requests in progress and idle keep-alive connections.",
+		}),
 		connectionsLimit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_connections_limit",
 			Help: "Configured maximum of open connections (MaxPeers); upgrades beyond it get 503.",
+		}),
+		connectionsPerIPLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_connections_per_ip_limit",
+			Help: "Configured maximum of open connections from one client address (MaxPeersPerIP); upgrades beyond it get 429.",
+		}),
+		connectionsPerPrefixLimit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_tracker_server_connections_per_prefix_limit",
+			Help: "Configured maximum of open connections from one /24 (IPv4) or /64 (IPv6) (MaxPeersPerPrefix); upgrades beyond it get 429.",
 		}),
 		peers: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_tracker_server_peers",
@@ -65,16 +82,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_rejected_connections_total",
-			Help: "WebSocket upgrades refused, by reason (limit, origin, shutdown, handshake).",
+			Help: "WebSocket upgrades refused, by reason (limit, ip_limit, prefix_limit, origin, shutdown, handshake).",
 		}, []string{"reason"}),
 		closed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_closed_connections_total",
-			Help: "Connections ended, by reason (client, idle, oversized, abuse, write_error, shutdown).",
+			Help: "Connections ended, by reason (client, idle, no_message, oversized, abuse, write_error, shutdown).",
 		}, []string{"reason"}),
 		expired: f.NewCounter(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_expired_peers_total",
 			Help: "Swarm memberships removed because the peer missed two announces.",
 		}),
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_tracker_server_peer_id_conflicts_total",
+			Help: "Announces and answers refused because another connection holds their peer id, by reason (trusted: superpeer's own connection holds it, live: another client's).",
+		}, []string{"reason"}),
 	}
 }
 
@@ -105,17 +126,23 @@ const (
 	dropUnsupported   = "unsupported"  // unknown action or event, scrape without info_hash
 	serverDropReasons = "queue_full, oversized, malformed, invalid, unknown_peer, rate_limited, swarm_full, swarm_limit, conn_limit, unsupported"
 
-	rejectLimit     = "limit"
-	rejectOrigin    = "origin"
-	rejectShutdown  = "shutdown"
-	rejectHandshake = "handshake"
+	rejectLimit       = "limit"
+	rejectIPLimit     = "ip_limit"     // Config.MaxPeersPerIP reached
+	rejectPrefixLimit = "prefix_limit" // Config.MaxPeersPerPrefix reached
+	rejectOrigin      = "origin"
+	rejectShutdown    = "shutdown"
+	rejectHandshake   = "handshake"
 
 	closeClient     = "client"
 	closeIdle       = "idle"
+	closeNoMessage  = "no_message" // nothing within Config.FirstMessageTimeout of the upgrade
 	closeOversized  = "oversized"
 	closeAbuse      = "abuse"
 	closeWriteError = "write_error"
 	closeShutdown   = "shutdown"
+
+	conflictTrusted = "trusted" // the peer id is held by a trusted connection
+	conflictLive    = "live"    // the peer id is held by another open connection
 )
 
 // kind indexes of serverCounters.in/out; names in kindNames.
@@ -142,8 +169,10 @@ type serverCounters struct {
 	drop             map[string]prometheus.Counter
 	expired          prometheus.Counter
 	connections      prometheus.Gauge
+	httpConns        prometheus.Gauge
 	peers, swarms    prometheus.Gauge
 	rejected, closed *prometheus.CounterVec
+	conflicts        map[string]prometheus.Counter
 }
 
 func (m *Metrics) counters() *serverCounters {
@@ -153,10 +182,15 @@ func (m *Metrics) counters() *serverCounters {
 		drop:          map[string]prometheus.Counter{},
 		expired:       m.expired,
 		connections:   m.connections,
+		httpConns:     m.httpConns,
 		peers:         m.peers,
 		swarms:        m.swarms,
 		rejected:      m.rejected,
 		closed:        m.closed,
+		conflicts: map[string]prometheus.Counter{
+			conflictTrusted: m.conflicts.WithLabelValues(conflictTrusted),
+			conflictLive:    m.conflicts.WithLabelValues(conflictLive),
+		},
 	}
 	for k := range numServerKinds {
 		c.in[k] = m.messages.WithLabelValues(dirIn, kindNames[k])

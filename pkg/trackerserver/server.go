@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -33,8 +35,23 @@ type Config struct {
 	// maxOffers).
 	MaxOffers int
 	// MaxPeers bounds the open connections (default 10000); an upgrade beyond
-	// it is refused with 503 and counted.
+	// it is refused with 503 and counted. Trusted connections are admitted
+	// beyond it.
 	MaxPeers int
+	// MaxPeersPerIP bounds the open connections from one client address
+	// (default 64), and MaxPeersPerPrefix those from one /24 (IPv4) or /64
+	// (IPv6) (default 256), so that one source cannot hold all of MaxPeers.
+	// An upgrade beyond either is refused with 429 and counted. Trusted
+	// connections are neither limited nor counted.
+	MaxPeersPerIP     int
+	MaxPeersPerPrefix int
+	// TrustedProxies lists the reverse proxies (a TLS terminator, a load
+	// balancer) whose X-Forwarded-For header names the client: for a
+	// request from one of them, the client address is the right-most
+	// X-Forwarded-For entry that is not itself a trusted proxy. Without it,
+	// every client behind a proxy shares the proxy's address, and so
+	// MaxPeersPerIP.
+	TrustedProxies []netip.Prefix
 	// MaxSwarms bounds the swarms (default 100000).
 	MaxSwarms int
 	// MaxPeersPerSwarm bounds the members of one swarm (default 5000).
@@ -68,6 +85,16 @@ type Config struct {
 	// for this long (default 2 × Interval + 30 s). Browsers announce every
 	// Interval; package tracker's client also pings.
 	IdleTimeout time.Duration
+	// FirstMessageTimeout closes a WebSocket whose first message has not
+	// arrived this long after the upgrade (default 10 s; browsers announce
+	// at once), so sockets opened and left silent do not hold a slot for a
+	// whole IdleTimeout. Trusted connections are exempt.
+	FirstMessageTimeout time.Duration
+	// HeaderTimeout bounds reading a request's header and body, and
+	// KeepAliveTimeout an idle plain-HTTP keep-alive connection, on the
+	// http.Server that NewHTTPServer returns (defaults 10 s and 15 s).
+	HeaderTimeout    time.Duration
+	KeepAliveTimeout time.Duration
 	// TrustedToken, if set, marks connections whose upgrade request carries
 	// it in the TrustedTokenHeader header as trusted: a seed that joins
 	// every swarm of many streams over one socket. They skip the origin
@@ -85,6 +112,9 @@ type Config struct {
 
 	// sweepEvery is the expiry period (default Interval / 2), shortened by tests.
 	sweepEvery time.Duration
+	// probeTimeout is how long a connection has to answer a ping when
+	// another claims one of its peer ids (default 10 s), shortened by tests.
+	probeTimeout time.Duration
 }
 
 const (
@@ -118,6 +148,8 @@ func (cfg *Config) setDefaults() error {
 	}
 	def(&cfg.MaxOffers, 20)
 	def(&cfg.MaxPeers, 10000)
+	def(&cfg.MaxPeersPerIP, 64)
+	def(&cfg.MaxPeersPerPrefix, 256)
 	def(&cfg.MaxSwarms, 100000)
 	def(&cfg.MaxPeersPerSwarm, 5000)
 	def(&cfg.MaxSwarmsPerConn, 64)
@@ -131,8 +163,20 @@ func (cfg *Config) setDefaults() error {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 2*cfg.Interval + 30*time.Second
 	}
+	if cfg.FirstMessageTimeout == 0 {
+		cfg.FirstMessageTimeout = 10 * time.Second
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
+	if cfg.KeepAliveTimeout == 0 {
+		cfg.KeepAliveTimeout = 15 * time.Second
+	}
 	if cfg.sweepEvery == 0 {
 		cfg.sweepEvery = cfg.Interval / 2
+	}
+	if cfg.probeTimeout == 0 {
+		cfg.probeTimeout = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -144,7 +188,8 @@ func (cfg *Config) setDefaults() error {
 	if cfg.Interval < time.Second {
 		errs = append(errs, fmt.Errorf("interval %s: want at least 1s", cfg.Interval))
 	}
-	for name, v := range map[string]int{"max offers": cfg.MaxOffers, "max peers": cfg.MaxPeers, "max swarms": cfg.MaxSwarms,
+	for name, v := range map[string]int{"max offers": cfg.MaxOffers, "max peers": cfg.MaxPeers,
+		"max peers per ip": cfg.MaxPeersPerIP, "max peers per prefix": cfg.MaxPeersPerPrefix, "max swarms": cfg.MaxSwarms,
 		"max peers per swarm": cfg.MaxPeersPerSwarm, "max swarms per conn": cfg.MaxSwarmsPerConn, "send queue": cfg.SendQueue} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: want > 0", name, v))
@@ -153,8 +198,16 @@ func (cfg *Config) setDefaults() error {
 	if cfg.MaxMessageBytes < 256 {
 		errs = append(errs, fmt.Errorf("max message bytes %d: want at least 256", cfg.MaxMessageBytes))
 	}
-	if cfg.IdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("idle timeout %s: want > 0", cfg.IdleTimeout))
+	for name, d := range map[string]time.Duration{"idle timeout": cfg.IdleTimeout, "first message timeout": cfg.FirstMessageTimeout,
+		"header timeout": cfg.HeaderTimeout, "keep-alive timeout": cfg.KeepAliveTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want > 0", name, d))
+		}
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("trusted proxy %s: want a CIDR", p))
+		}
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if err := checkOriginPattern(o); err != nil {
@@ -201,6 +254,10 @@ type Server struct {
 	swarms   map[id20]*tswarm
 	peers    map[id20]*tpeer
 	nMembers int
+
+	srcmu     sync.Mutex
+	perIP     map[netip.Addr]int   // open connections by client address
+	perPrefix map[netip.Prefix]int // and by /24 or /64
 }
 
 // TrustedTokenHeader carries Config.TrustedToken in a client's
@@ -224,12 +281,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		m:        cfg.Metrics.counters(),
-		interval: int64(cfg.Interval / time.Second),
-		conns:    map[*sconn]struct{}{},
-		swarms:   map[id20]*tswarm{},
-		peers:    map[id20]*tpeer{},
+		cfg:       cfg,
+		m:         cfg.Metrics.counters(),
+		interval:  int64(cfg.Interval / time.Second),
+		conns:     map[*sconn]struct{}{},
+		swarms:    map[id20]*tswarm{},
+		peers:     map[id20]*tpeer{},
+		perIP:     map[netip.Addr]int{},
+		perPrefix: map[netip.Prefix]int{},
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: handshakeTimeout,
 			ReadBufferSize:   readBufferSize,
@@ -247,6 +306,8 @@ func New(cfg Config) (*Server, error) {
 	s.log = cfg.Logger.With().Str("component", "tracker_server").Logger()
 	s.warn = s.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})
 	cfg.Metrics.connectionsLimit.Set(float64(cfg.MaxPeers))
+	cfg.Metrics.connectionsPerIPLimit.Set(float64(cfg.MaxPeersPerIP))
+	cfg.Metrics.connectionsPerPrefixLimit.Set(float64(cfg.MaxPeersPerPrefix))
 	cfg.Metrics.swarmsLimit.Set(float64(cfg.MaxSwarms))
 	cfg.Metrics.peersPerSwarmLimit.Set(float64(cfg.MaxPeersPerSwarm))
 	s.m.connections.Set(0)
@@ -304,6 +365,36 @@ func (s *Server) shutdown() {
 	s.log.Info().Int("connections", len(conns)).Msg("tracker server stopped")
 }
 
+// NewHTTPServer returns an http.Server for the tracker's own listener: s as
+// its handler, HeaderTimeout for reading a request, KeepAliveTimeout for an
+// idle keep-alive connection (so that sockets which never complete a
+// request, or finish one and stay open, are closed), and the TCP
+// connections it serves, until they are upgraded or closed, counted in
+// superpeer_tracker_server_http_connections. Serve it with Serve(ln); Run
+// still owns the WebSockets.
+func (s *Server) NewHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		ReadTimeout:       s.cfg.HeaderTimeout, // the upgraded reader sets its own deadlines
+		WriteTimeout:      s.cfg.HeaderTimeout, // and so does the writer
+		IdleTimeout:       s.cfg.KeepAliveTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ConnState:         s.connState,
+		ErrorLog:          log.New(io.Discard, "", 0), // handshake noise from scanners
+	}
+}
+
+// connState counts the connections of NewHTTPServer's server.
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.m.httpConns.Inc()
+	case http.StateHijacked, http.StateClosed:
+		s.m.httpConns.Dec()
+	}
+}
+
 // ServeHTTP upgrades a request on any path to a tracker WebSocket, after the
 // origin and connection-limit checks, and returns; the connection is served by
 // its own goroutines until it ends or Run stops. A request without an upgrade
@@ -320,8 +411,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	if n := s.nconns.Add(1); n > int64(s.cfg.MaxPeers) {
+	// Superpeer's own connection is admitted whatever the others hold.
+	var src netip.Addr
+	if !trusted {
+		src = s.clientAddr(r)
+		if reason := s.admitSource(src); reason != "" {
+			s.m.rejected.WithLabelValues(reason).Inc()
+			s.warn.Warn().Str("reason", reason).Msg("tracker connection refused: too many from one source")
+			http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+			return
+		}
+	}
+	// From here src counts this connection until its reader ends.
+	if n := s.nconns.Add(1); n > int64(s.cfg.MaxPeers) && !trusted {
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectLimit).Inc()
 		s.warn.Warn().Int("limit", s.cfg.MaxPeers).Msg("tracker connection limit reached")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
@@ -333,6 +437,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if closing {
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectShutdown).Inc()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
@@ -340,6 +445,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.upgrader.Upgrade(w, r, nil) // writes the HTTP error itself
 	if err != nil {
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectHandshake).Inc()
 		return
 	}
@@ -355,6 +461,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.closing {
 		s.mu.Unlock()
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 		s.m.rejected.WithLabelValues(rejectShutdown).Inc()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""),
 			time.Now().Add(time.Second))
@@ -380,7 +487,95 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.closeQueue()
 		s.dropConn(c)
 		s.nconns.Add(-1)
+		s.releaseSource(src)
 	}()
+}
+
+// clientAddr returns the address of the client that sent r: its peer
+// address, or, when that is a trusted proxy, the right-most
+// X-Forwarded-For entry that is not (entries left of it could be written by
+// anyone). The zero Addr when there is none (no limit applies).
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !s.trustedProxy(addr) {
+		return addr
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		entries := strings.Split(xff[i], ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(entries[j]))
+			if err != nil {
+				return addr // unparsable: stop at the last address vouched for
+			}
+			addr = a.Unmap()
+			if !s.trustedProxy(addr) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourcePrefix is the network a client address is counted in for
+// MaxPeersPerPrefix: a /24 for IPv4, a /64 (one subscriber's usual
+// allocation) for IPv6.
+func sourcePrefix(a netip.Addr) netip.Prefix {
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits) // cannot fail for a valid address and these sizes
+	return p
+}
+
+// admitSource counts a connection from a against MaxPeersPerIP and
+// MaxPeersPerPrefix, or returns the rejection reason without counting it.
+func (s *Server) admitSource(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	p := sourcePrefix(a)
+	s.srcmu.Lock()
+	defer s.srcmu.Unlock()
+	switch {
+	case s.perIP[a] >= s.cfg.MaxPeersPerIP:
+		return rejectIPLimit
+	case s.perPrefix[p] >= s.cfg.MaxPeersPerPrefix:
+		return rejectPrefixLimit
+	}
+	s.perIP[a]++
+	s.perPrefix[p]++
+	return ""
+}
+
+// releaseSource undoes admitSource.
+func (s *Server) releaseSource(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	p := sourcePrefix(a)
+	s.srcmu.Lock()
+	defer s.srcmu.Unlock()
+	if s.perIP[a]--; s.perIP[a] <= 0 {
+		delete(s.perIP, a)
+	}
+	if s.perPrefix[p]--; s.perPrefix[p] <= 0 {
+		delete(s.perPrefix, p)
+	}
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
@@ -503,12 +698,14 @@ type sconn struct {
 	closed  bool
 
 	closeReason atomic.Pointer[string] // set by whoever decided to close
+	probing     atomic.Bool            // probe sent, no sign of life since
 
 	// Reader goroutine only.
 	tokens   float64
 	refilled int64 // unix nanos of the last token refill
 	strikes  int   // consecutive invalid messages
 	deadline time.Time
+	heard    bool // a message has arrived (or trusted): IdleTimeout applies
 }
 
 type outFrame struct {
@@ -531,6 +728,9 @@ func (c *sconn) endReason(err error) string {
 	}
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) && ne.Timeout() {
+		if !c.heard {
+			return closeNoMessage
+		}
 		return closeIdle
 	}
 	return closeClient
@@ -677,9 +877,18 @@ func (c *sconn) release(frames []outFrame) {
 func (c *sconn) readLoop() error {
 	s := c.s
 	ws := c.ws
-	c.extendDeadline(time.Now(), true)
-	ws.SetPongHandler(func(string) error {
+	if c.trusted {
+		c.heard = true
 		c.extendDeadline(time.Now(), true)
+	} else {
+		c.deadline = time.Now().Add(s.cfg.FirstMessageTimeout)
+		_ = ws.SetReadDeadline(c.deadline)
+	}
+	ws.SetPongHandler(func(string) error {
+		// Unsolicited pongs do not stand in for the first message.
+		if c.heard {
+			c.extendDeadline(time.Now(), true)
+		}
 		return nil
 	})
 	for {
@@ -707,7 +916,8 @@ func (c *sconn) readLoop() error {
 			return err
 		}
 		now := s.cfg.Now()
-		c.extendDeadline(time.Now(), false)
+		c.extendDeadline(time.Now(), !c.heard) // the first replaces FirstMessageTimeout
+		c.heard = true
 		if !c.allow(now.UnixNano()) {
 			s.putReadBuf(bp)
 			s.m.drop[dropRateLimited].Inc()
@@ -739,11 +949,30 @@ func (c *sconn) readLoop() error {
 // updates off the per-message path.
 func (c *sconn) extendDeadline(now time.Time, force bool) {
 	idle := c.s.cfg.IdleTimeout
+	if c.probing.Load() {
+		// Alive after all: undo probe's short deadline.
+		c.probing.Store(false)
+		force = true
+	}
 	if !force && c.deadline.Sub(now) > idle-idle/4 {
 		return
 	}
 	c.deadline = now.Add(idle)
 	_ = c.ws.SetReadDeadline(c.deadline)
+}
+
+// probe asks whether the connection is still there, for a newcomer that
+// claims one of its peer ids (see Server.claim): it pings and shortens the
+// read deadline to probeTimeout. The pong, or any message, restores
+// IdleTimeout (extendDeadline); silence closes the connection and frees its
+// peer ids. Safe from any goroutine.
+func (c *sconn) probe() {
+	if c.ws == nil || !c.probing.CompareAndSwap(false, true) { // no socket: FuzzServerHandle
+		return
+	}
+	now := time.Now()
+	_ = c.ws.SetReadDeadline(now.Add(c.s.cfg.probeTimeout))
+	_ = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(time.Second))
 }
 
 // allow takes a token from the connection's bucket (MaxMessageRate per

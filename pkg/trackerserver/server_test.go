@@ -414,31 +414,6 @@ func TestServerMultiSwarm(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(h.m.closed.WithLabelValues(closeClient)))
 }
 
-// TestServerPeerChangesSocket: the same peer id from a new socket replaces
-// the old membership; the old socket stays open.
-func TestServerPeerChangesSocket(t *testing.T) {
-	h := newServerHarness(t, nil)
-	ih, pid := ids("move")
-	_, other := ids("other")
-	a, b := h.dial(nil), h.dial(nil)
-	a.send(announceMsg(ih, pid, "started", 5))
-	a.next()
-	b.send(announceMsg(ih, pid, "started", 5))
-	_, raw := b.next()
-	require.Equal(t, responseJSON(60, ih, 0, 1), string(raw)) // replaced, not added
-	require.Equal(t, Stats{Connections: 2, Peers: 1, PeerIDs: 1, Swarms: 1}, h.srv.Stats())
-	// Answers to pid now go to b.
-	c := h.dial(nil)
-	c.send(answerMsg(ih, other, pid, "offer-x", "sdp"))
-	m, _ := b.next()
-	require.Equal(t, other, m.PeerID)
-	a.none(50 * time.Millisecond)
-	// a's socket still works.
-	a.send(announceMsg(ih, other, "started", 5))
-	_, raw = a.next()
-	require.Equal(t, responseJSON(60, ih, 0, 2), string(raw))
-}
-
 // TestServerOfferFanOut checks wt-tracker's receiver choice:
 // min(others, offers, MaxOffers, numwant) distinct peers.
 func TestServerOfferFanOut(t *testing.T) {
@@ -905,7 +880,8 @@ func TestServerMetricsLint(t *testing.T) {
 	c.closed.WithLabelValues(closeClient).Inc()
 	c.expired.Inc()
 	for _, col := range []prometheus.Collector{m.connections, m.connectionsLimit, m.peers, m.peersPerSwarmLimit, m.swarms,
-		m.swarmsLimit, m.messages, m.relayed, m.dropped, m.rejected, m.closed, m.expired} {
+		m.swarmsLimit, m.messages, m.relayed, m.dropped, m.rejected, m.closed, m.expired, m.conflicts,
+		m.connectionsPerIPLimit, m.connectionsPerPrefixLimit, m.httpConns} {
 		problems, err := testutil.CollectAndLint(col)
 		require.NoError(t, err)
 		require.Empty(t, problems)
@@ -918,7 +894,7 @@ func TestServerMetricsLint(t *testing.T) {
 	for _, mf := range mfs {
 		require.True(t, strings.HasPrefix(mf.GetName(), "superpeer_tracker_server_"), mf.GetName())
 	}
-	require.Len(t, mfs, 12)
+	require.Len(t, mfs, 16)
 }
 
 // FuzzServerHandle feeds arbitrary frames to the message handler of a

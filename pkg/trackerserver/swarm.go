@@ -67,6 +67,7 @@ const (
 	failTooManySwarms   = "too many swarms"
 	failConnLimit       = "too many swarms on this connection"
 	failScrapeAll       = "scrape needs info_hash"
+	failPeerIDInUse     = "peer_id in use by another connection"
 )
 
 // handle decodes and applies one frame. It returns false for an invalid
@@ -171,6 +172,11 @@ func (s *Server) announce(c *sconn, m *wire.RawTrackerMessage, now int64) bool {
 	ih, pid := m.InfoHash.Bytes, m.PeerID.Bytes
 
 	s.mu.Lock()
+	if conflict, holder := s.claim(c, pid); conflict != "" {
+		s.mu.Unlock()
+		s.refuseClaim(c, holder, conflict, m.InfoHash.String())
+		return false
+	}
 	sw, p, failure, drop := s.join(c, ih, pid, now, completed)
 	if failure != "" {
 		s.mu.Unlock()
@@ -244,16 +250,52 @@ func (s *Server) announce(c *sconn, m *wire.RawTrackerMessage, now int64) bool {
 	return true
 }
 
-// join adds or refreshes pid's membership of ih for c. A peer id last seen on
-// another connection is first removed everywhere (wt-tracker: "peer changed
-// connection"). It returns a failure reason and drop label when a limit
-// refuses the membership.
+// claim decides whether c may use pid, which another connection may hold. A
+// peer id is owned by the connection that announced it first, until that
+// connection closes or stops it: an offer or answer addressed to the id goes
+// to that socket, so whoever took the id over would receive them (every
+// browser a seed offers to learns the seed's id). So a newcomer is refused
+// (conflict "trusted" when the holder is a trusted connection, "live"
+// otherwise), unless it is trusted itself: superpeer reconnecting under its
+// own id while the server still holds the old socket. It returns the
+// conflict and the holder.
+//
+// wt-tracker instead moves the id to the new socket ("peer changed
+// connection"), which is what let a browser evict the seed from its swarms.
+func (s *Server) claim(c *sconn, pid id20) (conflict string, holder *sconn) {
+	p := s.peers[pid]
+	switch {
+	case p == nil || p.c == c:
+		return "", nil
+	case c.trusted:
+		s.removePeer(p)
+		return "", nil
+	case p.c.trusted:
+		return conflictTrusted, p.c
+	default:
+		return conflictLive, p.c
+	}
+}
+
+// refuseClaim answers a refused claim of a peer id (see claim) and, when an
+// ordinary connection holds the id, checks that it is still there: a browser
+// that lost its network and reconnects under the same id is refused until
+// its old socket is gone, which the probe shortens from IdleTimeout to
+// 10 s unless the old socket answers. Called without Server.mu.
+func (s *Server) refuseClaim(c, holder *sconn, conflict, infoHash string) {
+	s.m.conflicts[conflict].Inc()
+	s.warn.Warn().Str("conflict", conflict).Msg("refused a peer id held by another tracker connection")
+	if conflict == conflictLive {
+		holder.probe()
+	}
+	s.fail(c, "announce", infoHash, failPeerIDInUse)
+}
+
+// join adds or refreshes pid's membership of ih for c, which claim has
+// allowed to hold pid. It returns a failure reason and drop label when a
+// limit refuses the membership.
 func (s *Server) join(c *sconn, ih, pid id20, now int64, completed bool) (*tswarm, *tpeer, string, string) {
 	p := s.peers[pid]
-	if p != nil && p.c != c {
-		s.removePeer(p)
-		p = nil
-	}
 	sw := s.swarms[ih]
 	if p != nil && sw != nil {
 		if ms := p.find(sw); ms != nil {
@@ -412,6 +454,19 @@ func (s *Server) answer(c *sconn, m *wire.RawTrackerMessage) bool {
 		return false
 	}
 	s.mu.Lock()
+	// The answerer need not have announced, but it may not answer as a
+	// peer id another connection holds: the browser would take the
+	// answerer for that peer (the seed, say).
+	if q := s.peers[m.PeerID.Bytes]; q != nil && q.c != c && !c.trusted {
+		conflict := conflictLive
+		if q.c.trusted {
+			conflict = conflictTrusted
+		}
+		s.mu.Unlock()
+		s.m.conflicts[conflict].Inc()
+		s.fail(c, "announce", m.InfoHash.String(), failPeerIDInUse)
+		return false
+	}
 	var to *sconn
 	if p := s.peers[m.ToPeerID.Bytes]; p != nil && isMember(p, s.swarms[m.InfoHash.Bytes]) {
 		to = p.c
