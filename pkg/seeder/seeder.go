@@ -423,7 +423,7 @@ func (s *Seeder) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	for _, c := range s.trackers.list {
+	for _, c := range s.trackers.clients() {
 		g.Go(func() error { return c.Run(gctx) })
 	}
 	s.streamsMu.Lock()
@@ -433,7 +433,7 @@ func (s *Seeder) Run(ctx context.Context) error {
 	}
 	n := len(s.streams)
 	s.streamsMu.Unlock()
-	s.log.Info().Int("streams", n).Int("trackers", len(s.trackers.list)).Msg("superpeer started")
+	s.log.Info().Int("streams", n).Int("trackers", len(s.trackers.clients())).Msg("superpeer started")
 	err = g.Wait()
 	s.streamsWG.Wait()
 	for _, st := range s.streamList() {
@@ -500,9 +500,9 @@ func (s *Seeder) notReady() []string {
 			why = append(why, "stream "+st.cfg.ID+": not ready")
 		}
 	}
-	if len(s.streamList()) > 0 && len(s.trackers.list) > 0 {
+	if len(s.streamList()) > 0 && len(s.trackers.clients()) > 0 {
 		connected := false
-		for _, c := range s.trackers.list {
+		for _, c := range s.trackers.clients() {
 			connected = connected || c.Connected()
 		}
 		if !connected {

@@ -120,7 +120,7 @@ func (s *Seeder) Status() Status {
 		Peers:   Usage{Used: s.limits.peers.Load(), Limit: int64(s.cfg.Peers.Max)},
 		Cache:   Usage{Used: s.budget.usedBytes(), Limit: int64(s.cfg.Cache.MaxBytes)},
 	}
-	for _, c := range s.trackers.list {
+	for _, c := range s.trackers.clients() {
 		st.Trackers = append(st.Trackers, TrackerStatus{URL: c.URL(), Connected: c.Connected()})
 	}
 	st.Replicas = ReplicasStatus{Self: s.assign.self, Members: s.assign.members, Redundancy: s.assign.redundancy}

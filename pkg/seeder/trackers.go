@@ -3,14 +3,17 @@ package seeder
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/superpeer/superpeer/pkg/tracker"
 )
 
 // trackerSet is the tracker clients every swarm joins. The seeder fills it
-// before any stream runs (the embedded tracker's client is added in Run);
-// after that it is only read.
+// before any stream runs (the embedded tracker's client is added in Run),
+// while status and readiness probes may already read it.
 type trackerSet struct {
+	mu    sync.RWMutex
 	list  []*tracker.Client
 	byURL map[string]*tracker.Client
 }
@@ -22,8 +25,17 @@ func newTrackerSet() *trackerSet {
 }
 
 func (ts *trackerSet) add(c *tracker.Client) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	ts.list = append(ts.list, c)
 	ts.byURL[c.URL()] = c
+}
+
+// clients returns the tracker clients.
+func (ts *trackerSet) clients() []*tracker.Client {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return slices.Clone(ts.list)
 }
 
 // join announces infoHash on every tracker; the error names each tracker
@@ -31,7 +43,7 @@ func (ts *trackerSet) add(c *tracker.Client) {
 func (ts *trackerSet) join(infoHash, peerID string, h tracker.Handler) (func(), error) {
 	var errs []error
 	var leaves []func()
-	for _, c := range ts.list {
+	for _, c := range ts.clients() {
 		leave, err := c.Join(infoHash, peerID, h)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tracker %s: %w", c.URL(), err))
@@ -48,7 +60,9 @@ func (ts *trackerSet) join(infoHash, peerID string, h tracker.Handler) (func(), 
 
 // answer sends an answer through the tracker the offer came from.
 func (ts *trackerSet) answer(o tracker.Offer, sdp string) error {
+	ts.mu.RLock()
 	c := ts.byURL[o.Tracker]
+	ts.mu.RUnlock()
 	if c == nil {
 		return fmt.Errorf("offer from unknown tracker %q", o.Tracker)
 	}
