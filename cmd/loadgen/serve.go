@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/superpeer/superpeer/pkg/gcpace"
 	"github.com/superpeer/superpeer/pkg/seeder"
 	"github.com/superpeer/superpeer/pkg/trackerserver"
 )
@@ -86,7 +87,8 @@ func runServeSuperpeer(ctx context.Context, configPath, cpuProfile, memProfile s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	s, err := seeder.New(cfg, seeder.Options{Logger: log, Registry: reg, Version: "loadgen-twin"})
+	headroom := gcpace.FromGOGC(os.Getenv("GOGC")) // as cmd/superpeer does
+	s, err := seeder.New(cfg, seeder.Options{Logger: log, Registry: reg, Version: "loadgen-twin", GCHeadroom: headroom})
 	if err != nil {
 		return err
 	}

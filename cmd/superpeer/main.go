@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/superpeer/superpeer/pkg/demo"
+	"github.com/superpeer/superpeer/pkg/gcpace"
 	"github.com/superpeer/superpeer/pkg/seeder"
 )
 
@@ -87,7 +88,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	s, err := seeder.New(cfg, seeder.Options{Logger: log, Registry: newRegistry(), Version: buildVersion()})
+	// GOGC sets the GC headroom outside the segment cache (docs/operations.md).
+	headroom := gcpace.FromGOGC(os.Getenv("GOGC"))
+	s, err := seeder.New(cfg, seeder.Options{Logger: log, Registry: newRegistry(), Version: buildVersion(), GCHeadroom: headroom})
 	if err != nil {
 		log.Error().Err(err).Msg("start")
 		return 1

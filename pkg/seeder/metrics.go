@@ -20,6 +20,7 @@ type metrics struct {
 	announceDelay  *prometheus.HistogramVec
 	cacheBytes     prometheus.Gauge
 	cacheLimit     prometheus.Gauge
+	gcPercent      prometheus.Gauge
 	cacheRejected  *prometheus.CounterVec
 	peersLimit     prometheus.Gauge
 	pendingOffers  prometheus.Gauge
@@ -82,6 +83,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		cacheLimit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_cache_limit_bytes",
 			Help: "Configured limit of segment bytes held in memory (cache.max_bytes).",
+		}),
+		gcPercent: f.NewGauge(prometheus.GaugeOpts{
+			Name: "superpeer_gc_percent",
+			Help: "GC percent the seeder set so that garbage grows with the heap outside the segment cache only; 0 when it does not pace the collector (GOGC set).",
 		}),
 		cacheRejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_cache_rejected_total",

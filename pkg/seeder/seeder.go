@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/superpeer/superpeer/pkg/gcpace"
 	"github.com/superpeer/superpeer/pkg/playlist"
 	"github.com/superpeer/superpeer/pkg/tracker"
 	"github.com/superpeer/superpeer/pkg/trackerserver"
@@ -56,6 +57,12 @@ type Options struct {
 	// TrackerServer() at this ws:// URL, and superpeer joins it there. The
 	// demo mounts it beside its page this way.
 	TrackerServerURL string
+	// GCHeadroom, when above 0, lets the seeder set the process's GC
+	// percent so that garbage may grow by this fraction of the heap outside
+	// the segment cache (package gcpace; main programs take it from GOGC
+	// with gcpace.FromGOGC). The GC percent is process-wide: at most one
+	// seeder per process should pace it.
+	GCHeadroom float64
 }
 
 // Seeder seeds the configured streams. Create it with New, start it with Run.
@@ -85,6 +92,7 @@ type Seeder struct {
 	trackerToken  string                // lets our own client past the embedded tracker's per-browser limits
 	trackerCfg    tracker.Config        // template of the clients' configuration
 	budget        *budget
+	gcHeadroom    float64
 	limits        *limits
 	upload        *rate.Limiter // nil when unlimited
 
@@ -115,6 +123,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		running:         map[*stream]*runningStream{},
 		adminLn:         opts.AdminListener,
 		version:         opts.Version,
+		gcHeadroom:      opts.GCHeadroom,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -425,6 +434,15 @@ func (s *Seeder) Run(ctx context.Context) error {
 	}
 	for _, c := range s.trackers.clients() {
 		g.Go(func() error { return c.Run(gctx) })
+	}
+	if s.gcHeadroom > 0 {
+		g.Go(func() error {
+			cfg := gcpace.DefaultConfig(s.budget.usedBytes)
+			cfg.Headroom = s.gcHeadroom
+			cfg.Set = func(p int) { s.metrics.gcPercent.Set(float64(p)) }
+			gcpace.Run(gctx, cfg)
+			return nil
+		})
 	}
 	s.streamsMu.Lock()
 	s.runCtx = gctx
