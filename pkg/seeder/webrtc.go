@@ -9,11 +9,13 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 )
@@ -22,7 +24,17 @@ import (
 // returned closer releases the shared UDP socket, if one was configured.
 func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
 	var se webrtc.SettingEngine
-	se.LoggerFactory = pionLogger{log: log}
+	se.LoggerFactory = &pionLogger{log: log}
+	// One view of the host's interfaces for every connection. pion
+	// otherwise builds a stdnet.Net per PeerConnection, each reading the
+	// interface table over netlink at setup and keeping its own copy (~6
+	// KiB per connection) for the connection's life. Interfaces that
+	// change after start are not offered; superpeer runs on a server.
+	hostNet, err := stdnet.NewNet()
+	if err != nil {
+		return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc: list network interfaces: %w", err)
+	}
+	se.SetNet(hostNet)
 	// Detached channels give the peer goroutine a plain reader and writer.
 	se.DetachDataChannels()
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
@@ -131,13 +143,30 @@ func (nopCloser) Close() error { return nil }
 // normal course (an offer not yet answered, a browser gone) and become
 // debug; its errors become sampled warnings. Below warn pion is too chatty
 // to pass at all.
-type pionLogger struct{ log zerolog.Logger }
+//
+// pion asks for a dozen loggers per PeerConnection; each scope gets one
+// logger for the whole process, so connections share it (and its sampler,
+// which then bounds a scope's log rate for the process, not per peer).
+type pionLogger struct {
+	log    zerolog.Logger
+	mu     sync.Mutex
+	scopes map[string]logging.LeveledLogger
+}
 
-// NewLogger returns a logger for one pion scope (ice, dtls, sctp…).
-func (f pionLogger) NewLogger(scope string) logging.LeveledLogger {
-	l := f.log.With().Str("component", "pion."+scope).Logger().
-		Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Minute})
-	return pionScope{log: l}
+// NewLogger returns the logger of one pion scope (ice, dtls, sctp…).
+func (f *pionLogger) NewLogger(scope string) logging.LeveledLogger {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l, ok := f.scopes[scope]; ok {
+		return l
+	}
+	l := pionScope{log: f.log.With().Str("component", "pion."+scope).Logger().
+		Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Minute})}
+	if f.scopes == nil {
+		f.scopes = map[string]logging.LeveledLogger{}
+	}
+	f.scopes[scope] = l
+	return l
 }
 
 type pionScope struct{ log zerolog.Logger }
