@@ -95,7 +95,7 @@ func superpeerConfig(o targetOptions, trackerURL, trackerListen string, adminPor
 	if trackerListen != "" {
 		// Every simulated browser comes from loopback: no per-source limit.
 		fmt.Fprintf(&b, "tracker_server:\n  listen: %q\n  interval: %s\n  max_peers: %d\n  max_peers_per_swarm: %d\n"+
-			"  max_peers_per_ip: %[3]d\n  max_peers_per_prefix: %[3]d\n",
+			"  max_peers_per_ip: %[3]d\n  max_peers_per_prefix: %[3]d\n  max_pending_per_ip: %[3]d\n  max_pending: %[3]d\n",
 			trackerListen, o.interval, o.maxPeers+1000, o.maxPeers+1000)
 	}
 	b.WriteString("webrtc:\n  ice_servers: []\n  include_loopback: true\n  interfaces: [lo]\n")

@@ -87,6 +87,11 @@ type TrackerServerConfig struct {
 	// source cannot take all of MaxPeers.
 	MaxPeersPerIP     int `yaml:"max_peers_per_ip"`
 	MaxPeersPerPrefix int `yaml:"max_peers_per_prefix"`
+	// MaxPendingPerIP and MaxPending bound the TCP connections not yet
+	// upgraded to a WebSocket, from one address and in all; excess ones are
+	// closed at accept.
+	MaxPendingPerIP int `yaml:"max_pending_per_ip"`
+	MaxPending      int `yaml:"max_pending"`
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For header names the client for those limits.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -262,6 +267,8 @@ func DefaultConfig() Config {
 			MaxPeersPerSwarm:  5000,
 			MaxPeersPerIP:     64,
 			MaxPeersPerPrefix: 256,
+			MaxPendingPerIP:   32,
+			MaxPending:        1024,
 			MaxOffers:         20,
 			MaxMessageBytes:   64 << 10,
 		},
@@ -560,7 +567,8 @@ func (c *Config) validate() ConfigErrors {
 		v   int
 	}{{"max_peers", c.TrackerServer.MaxPeers}, {"max_swarms", c.TrackerServer.MaxSwarms},
 		{"max_peers_per_swarm", c.TrackerServer.MaxPeersPerSwarm}, {"max_offers", c.TrackerServer.MaxOffers},
-		{"max_peers_per_ip", c.TrackerServer.MaxPeersPerIP}, {"max_peers_per_prefix", c.TrackerServer.MaxPeersPerPrefix}} {
+		{"max_peers_per_ip", c.TrackerServer.MaxPeersPerIP}, {"max_peers_per_prefix", c.TrackerServer.MaxPeersPerPrefix},
+		{"max_pending_per_ip", c.TrackerServer.MaxPendingPerIP}, {"max_pending", c.TrackerServer.MaxPending}} {
 		if l.v < 1 {
 			bad("tracker_server."+l.key, "must be at least 1, got %d", l.v)
 		}

@@ -33,6 +33,8 @@ func newTrackerServer(cfg TrackerServerConfig, trustedToken string, reg promethe
 		MaxPeers:          cfg.MaxPeers,
 		MaxPeersPerIP:     cfg.MaxPeersPerIP,
 		MaxPeersPerPrefix: cfg.MaxPeersPerPrefix,
+		MaxPendingPerIP:   cfg.MaxPendingPerIP,
+		MaxPending:        cfg.MaxPending,
 		TrustedProxies:    proxies,
 		MaxSwarms:         cfg.MaxSwarms,
 		MaxPeersPerSwarm:  cfg.MaxPeersPerSwarm,
@@ -66,7 +68,8 @@ func (s *Seeder) listenTracker() (*http.Server, net.Listener, string, error) {
 	// The tracker's server: header, body and keep-alive timeouts, and its
 	// connections counted, so that sockets which never complete a request
 	// or idle after one are reaped.
-	return s.trackerServer.NewHTTPServer(), ln, u, nil
+	// Connections not yet upgraded are bounded per address and in all.
+	return s.trackerServer.NewHTTPServer(), s.trackerServer.Listener(ln), u, nil
 }
 
 // TrackerServer returns the embedded tracker's handler when

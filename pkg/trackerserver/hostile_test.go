@@ -3,6 +3,7 @@ package trackerserver
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -354,4 +355,105 @@ func TestServerHTTPTimeouts(t *testing.T) {
 	require.Contains(t, string(b), "HTTP/1.1 200 OK")
 	require.Contains(t, string(b), "superpeer WebTorrent tracker")
 	require.Eventually(t, func() bool { return testutil.ToFloat64(m.httpConns) == 0 }, waitFor, time.Millisecond)
+}
+
+// TestServerPendingConnectionLimits attacks the listener with connections
+// that never upgrade: one address opens raw TCP connections, some silent,
+// some with half a request. Past MaxPendingPerIP they are closed as they
+// are accepted and counted, while a browser from another address still
+// upgrades (and stops counting once it has). Past MaxPending, from any
+// address, the same. Closing the attacker's connections gives the slots
+// back.
+func TestServerPendingConnectionLimits(t *testing.T) {
+	h := newServerHarness(t, func(c *Config) {
+		c.MaxPendingPerIP, c.MaxPending = 4, 6
+		c.HeaderTimeout = time.Minute // the attacker holds what it gets
+	})
+	pl := h.ts.Listener.(*pendingListener)
+	rejected := func(reason string) float64 { return testutil.ToFloat64(h.m.rejected.WithLabelValues(reason)) }
+	addr := h.ts.Listener.Addr().String()
+	raw := func(from, send string) net.Conn {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: waitFor}
+		c, err := nd.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		if send != "" {
+			_, _ = c.Write([]byte(send))
+		}
+		return c
+	}
+	// open reports whether the server keeps c open (a read times out
+	// rather than ending).
+	open := func(c net.Conn) bool {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	attacker := netip.MustParseAddr("127.0.0.1")
+
+	var conns []net.Conn
+	for i := range 20 {
+		send := ""
+		if i%2 == 1 {
+			send = "GET / HTTP/1.1\r\nHost: x\r\n" // never finished
+		}
+		conns = append(conns, raw("127.0.0.1", send))
+	}
+	kept := 0
+	for _, c := range conns {
+		if open(c) {
+			kept++
+		}
+	}
+	require.Equal(t, 4, kept, "connections from one address held open")
+	require.Equal(t, 16.0, rejected(rejectPendingIPLimit))
+	total, fromAttacker := pl.pending(attacker)
+	require.Equal(t, 4, total)
+	require.Equal(t, 4, fromAttacker)
+
+	// A browser elsewhere still gets its WebSocket, and then no longer
+	// counts as pending.
+	ws, err := h.dialFrom("127.0.0.2", nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { total, _ := pl.pending(attacker); return total == 4 }, waitFor, time.Millisecond)
+	_ = ws
+
+	// Other addresses fill what is left of MaxPending; then anyone is refused.
+	raw("127.0.0.3", "")
+	raw("127.0.0.4", "")
+	require.Eventually(t, func() bool { total, _ := pl.pending(attacker); return total == 6 }, waitFor, time.Millisecond)
+	late := raw("127.0.0.5", "")
+	require.False(t, open(late), "past MaxPending")
+	require.Equal(t, 1.0, rejected(rejectPendingLimit))
+
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	require.Eventually(t, func() bool { total, n := pl.pending(attacker); return total == 2 && n == 0 }, waitFor, time.Millisecond)
+	_, err = h.dialFrom("127.0.0.1", nil)
+	require.NoError(t, err, "the attacker's address is admitted again once its connections are gone")
+}
+
+// TestServerPendingFromTrustedProxy: every client behind a trusted proxy
+// arrives from its address, so the per-address pending limit does not apply
+// to it; MaxPending still does.
+func TestServerPendingFromTrustedProxy(t *testing.T) {
+	h := newServerHarness(t, func(c *Config) {
+		c.MaxPendingPerIP, c.MaxPending = 2, 5
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
+		c.HeaderTimeout = time.Minute
+	})
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}, Timeout: waitFor}
+	for range 7 {
+		c, err := nd.Dial("tcp", h.ts.Listener.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	pl := h.ts.Listener.(*pendingListener)
+	require.Eventually(t, func() bool {
+		total, n := pl.pending(netip.MustParseAddr("127.0.0.9"))
+		return total == 5 && n == 5 && testutil.ToFloat64(h.m.rejected.WithLabelValues(rejectPendingLimit)) == 2
+	}, waitFor, time.Millisecond)
+	require.Zero(t, testutil.ToFloat64(h.m.rejected.WithLabelValues(rejectPendingIPLimit)))
 }

@@ -82,7 +82,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_rejected_connections_total",
-			Help: "WebSocket upgrades refused, by reason (limit, ip_limit, prefix_limit, origin, shutdown, handshake).",
+			Help: "WebSocket upgrades refused, by reason (limit, ip_limit, prefix_limit, origin, shutdown, handshake), and TCP connections closed at accept because too many were not yet upgraded (pending_ip_limit, pending_limit).",
 		}, []string{"reason"}),
 		closed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_tracker_server_closed_connections_total",
@@ -130,8 +130,12 @@ const (
 	rejectIPLimit     = "ip_limit"     // Config.MaxPeersPerIP reached
 	rejectPrefixLimit = "prefix_limit" // Config.MaxPeersPerPrefix reached
 	rejectOrigin      = "origin"
-	rejectShutdown    = "shutdown"
-	rejectHandshake   = "handshake"
+	// rejectPendingIPLimit and rejectPendingLimit: Config.MaxPendingPerIP and
+	// Config.MaxPending reached by connections not yet upgraded (Listener).
+	rejectPendingIPLimit = "pending_ip_limit"
+	rejectPendingLimit   = "pending_limit"
+	rejectShutdown       = "shutdown"
+	rejectHandshake      = "handshake"
 
 	closeClient     = "client"
 	closeIdle       = "idle"

@@ -95,6 +95,12 @@ type Config struct {
 	// http.Server that NewHTTPServer returns (defaults 10 s and 15 s).
 	HeaderTimeout    time.Duration
 	KeepAliveTimeout time.Duration
+	// MaxPendingPerIP and MaxPending bound the TCP connections that have
+	// not (yet) upgraded to a WebSocket, from one address and in all
+	// (defaults 32 and 1024), on a listener wrapped by Listener. Excess
+	// connections are closed at accept and counted.
+	MaxPendingPerIP int
+	MaxPending      int
 	// TrustedToken, if set, marks connections whose upgrade request carries
 	// it in the TrustedTokenHeader header as trusted: a seed that joins
 	// every swarm of many streams over one socket. They skip the origin
@@ -154,6 +160,8 @@ func (cfg *Config) setDefaults() error {
 	def(&cfg.MaxPeersPerSwarm, 5000)
 	def(&cfg.MaxSwarmsPerConn, 64)
 	def(&cfg.SendQueue, 64)
+	def(&cfg.MaxPendingPerIP, 32)
+	def(&cfg.MaxPending, 1024)
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = 64 << 10
 	}
@@ -190,7 +198,8 @@ func (cfg *Config) setDefaults() error {
 	}
 	for name, v := range map[string]int{"max offers": cfg.MaxOffers, "max peers": cfg.MaxPeers,
 		"max peers per ip": cfg.MaxPeersPerIP, "max peers per prefix": cfg.MaxPeersPerPrefix, "max swarms": cfg.MaxSwarms,
-		"max peers per swarm": cfg.MaxPeersPerSwarm, "max swarms per conn": cfg.MaxSwarmsPerConn, "send queue": cfg.SendQueue} {
+		"max peers per swarm": cfg.MaxPeersPerSwarm, "max swarms per conn": cfg.MaxSwarmsPerConn, "send queue": cfg.SendQueue,
+		"max pending per ip": cfg.MaxPendingPerIP, "max pending": cfg.MaxPending} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: want > 0", name, v))
 		}
@@ -385,13 +394,17 @@ func (s *Server) NewHTTPServer() *http.Server {
 	}
 }
 
-// connState counts the connections of NewHTTPServer's server.
-func (s *Server) connState(_ net.Conn, st http.ConnState) {
+// connState counts the connections of NewHTTPServer's server, and ends
+// Listener's count of a connection once it is upgraded or closed.
+func (s *Server) connState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.m.httpConns.Inc()
 	case http.StateHijacked, http.StateClosed:
 		s.m.httpConns.Dec()
+		if pc, ok := c.(*pendingConn); ok {
+			pc.upgraded()
+		}
 	}
 }
 

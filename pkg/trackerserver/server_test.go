@@ -65,7 +65,11 @@ func newServerHarness(t *testing.T, tune func(*Config)) *serverHarness {
 	srv, err := New(cfg)
 	require.NoError(t, err)
 	h := &serverHarness{t: t, srv: srv, reg: reg, m: m, done: make(chan error, 1)}
-	h.ts = httptest.NewServer(srv)
+	// Served as superpeer serves it: its own http.Server and listener.
+	h.ts = httptest.NewUnstartedServer(srv)
+	h.ts.Config = srv.NewHTTPServer()
+	h.ts.Listener = srv.Listener(h.ts.Listener)
+	h.ts.Start()
 	h.url = "ws" + strings.TrimPrefix(h.ts.URL, "http")
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
