@@ -113,6 +113,9 @@ type WebRTCConfig struct {
 	// TCPPort, when set, also accepts ICE over TCP (passive candidates) on
 	// this one port, for browsers whose networks block UDP.
 	TCPPort int `yaml:"tcp_port"`
+	// TCPMaxPerIP bounds the TCP connections on TCPPort from one address;
+	// further ones are closed as they are accepted.
+	TCPMaxPerIP int `yaml:"tcp_max_per_ip"`
 	// IncludeLoopback gathers 127.0.0.1 candidates (tests, one-box demos).
 	IncludeLoopback bool `yaml:"include_loopback"`
 	// UDPPort, when set, carries every peer connection on this one UDP port
@@ -259,6 +262,7 @@ func DefaultConfig() Config {
 			BufferHigh:     1 << 20,
 			BufferLow:      512 << 10,
 			ConnectTimeout: 30 * time.Second,
+			TCPMaxPerIP:    64,
 		},
 		TrackerServer: TrackerServerConfig{
 			Interval:          60 * time.Second,
@@ -606,6 +610,9 @@ func (c *Config) validate() ConfigErrors {
 	}
 	if c.WebRTC.UDPPort < 0 || c.WebRTC.UDPPort > 65535 {
 		bad("webrtc.udp_port", "must be a port number, got %d", c.WebRTC.UDPPort)
+	}
+	if c.WebRTC.TCPMaxPerIP < 1 {
+		bad("webrtc.tcp_max_per_ip", "must be at least 1, got %d", c.WebRTC.TCPMaxPerIP)
 	}
 	if c.WebRTC.TCPPort < 0 || c.WebRTC.TCPPort > 65535 {
 		bad("webrtc.tcp_port", "must be a port number, got %d", c.WebRTC.TCPPort)

@@ -27,6 +27,7 @@ type metrics struct {
 	pendingLimit   prometheus.Gauge
 	uploadLimit    prometheus.Gauge
 	uploadWait     prometheus.Counter
+	iceTCPRejected prometheus.Counter
 	streamReady    *prometheus.GaugeVec
 	panics         prometheus.Counter
 	reloads        *prometheus.CounterVec
@@ -107,6 +108,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		uploadLimit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_upload_limit_bytes_per_second",
 			Help: "Configured upload rate limit (peers.upload_rate); 0 is unlimited.",
+		}),
+		iceTCPRejected: f.NewCounter(prometheus.CounterOpts{
+			Name: "superpeer_ice_tcp_rejected_connections_total",
+			Help: "TCP connections to webrtc.tcp_port closed at accept because their address held webrtc.tcp_max_per_ip.",
 		}),
 		uploadWait: f.NewCounter(prometheus.CounterOpts{
 			Name: "superpeer_upload_throttled_seconds_total",

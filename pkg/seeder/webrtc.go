@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -17,12 +18,13 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
 // newWebRTC builds the process's one pion API from the configuration. The
 // returned closer releases the shared UDP socket, if one was configured.
-func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
+func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Counter) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = &pionLogger{log: log}
 	// One view of the host's interfaces for every connection. pion
@@ -96,7 +98,11 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 			_ = closer.Close()
 			return nil, webrtc.Configuration{}, nil, fmt.Errorf("webrtc tcp_port %d: %w", cfg.TCPPort, err)
 		}
-		tcp := webrtc.NewICETCPMux(se.LoggerFactory.NewLogger("tcpmux"), ln, 8)
+		// Bounded per address: pion holds a connection that sends nothing
+		// for 30 s waiting for its first STUN request.
+		limited := &perIPListener{Listener: ln, max: cfg.TCPMaxPerIP, rejected: tcpRejected, open: map[netip.Addr]int{},
+			warn: log.With().Str("component", "ice_tcp").Logger().Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})}
+		tcp := webrtc.NewICETCPMux(se.LoggerFactory.NewLogger("tcpmux"), limited, 8)
 		se.SetICETCPMux(tcp)
 		closer = multiCloser{closer, tcp}
 	}
@@ -127,6 +133,66 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, webrtc.Config
 	// ticker per connection.
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return api, pcc, closer, nil
+}
+
+// perIPListener closes, as they are accepted, TCP connections from an
+// address that already holds max of them open, so that one source cannot
+// take the descriptors every browser needs.
+type perIPListener struct {
+	net.Listener
+	max      int
+	rejected prometheus.Counter
+	warn     zerolog.Logger
+
+	mu   sync.Mutex
+	open map[netip.Addr]int
+}
+
+// Accept returns the next connection within the limit.
+func (l *perIPListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		var src netip.Addr
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			src = ap.Addr().Unmap()
+		}
+		l.mu.Lock()
+		full := l.open[src] >= l.max
+		if !full {
+			l.open[src]++
+		}
+		l.mu.Unlock()
+		if full {
+			_ = c.Close()
+			l.rejected.Inc()
+			l.warn.Warn().Str("source", src.String()).Int("limit", l.max).Msg("ICE-TCP connection closed at accept: too many from one address")
+			continue
+		}
+		return &perIPConn{Conn: c, l: l, src: src}, nil
+	}
+}
+
+// perIPConn is counted against its address until closed.
+type perIPConn struct {
+	net.Conn
+	l    *perIPListener
+	src  netip.Addr
+	once sync.Once
+}
+
+// Close closes the connection and gives its address the slot back.
+func (c *perIPConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open[c.src]--; c.l.open[c.src] <= 0 {
+			delete(c.l.open, c.src)
+		}
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // multiCloser closes each of its closers.
