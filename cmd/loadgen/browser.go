@@ -58,19 +58,26 @@ func browserAPIs(n int) ([]*webrtc.API, []io.Closer, error) {
 		}
 		_ = conn.SetReadBuffer(8 << 20)
 		_ = conn.SetWriteBuffer(8 << 20)
-		lf := &logging.DefaultLoggerFactory{Writer: os.Stderr, DefaultLogLevel: logging.LogLevelDisabled}
-		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: lf.NewLogger("udpmux")})
-		var se webrtc.SettingEngine
-		se.LoggerFactory = lf
-		se.DetachDataChannels()
-		se.SetIncludeLoopbackCandidate(true)
-		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-		se.SetICEUDPMux(mux)
-		apis = append(apis, webrtc.NewAPI(webrtc.WithSettingEngine(se)))
+		api, mux := muxAPI(conn)
+		apis = append(apis, api)
 		closers = append(closers, mux)
 	}
 	return apis, closers, nil
+}
+
+// muxAPI builds a browser API whose connections all use conn. Closing the
+// returned mux (or conn) silences them at once, as a killed tab does.
+func muxAPI(conn net.PacketConn) (*webrtc.API, io.Closer) {
+	lf := &logging.DefaultLoggerFactory{Writer: os.Stderr, DefaultLogLevel: logging.LogLevelDisabled}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: lf.NewLogger("udpmux")})
+	var se webrtc.SettingEngine
+	se.LoggerFactory = lf
+	se.DetachDataChannels()
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEUDPMux(mux)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), mux
 }
 
 // browserEnv is what every simulated browser of a run shares.

@@ -43,6 +43,7 @@
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
 //	/tmp/loadgen -target superpeer -tracker embedded
 //	/tmp/loadgen -peers 1000 -pull 0 -profile /tmp/prof   # pprof heap, goroutine, CPU
+//	/tmp/loadgen -soak 1h -soak-peers 100                 # churn soak: RSS, goroutines, fds stay flat
 //
 // Method, figures and what limits them: docs/performance.md.
 package main
@@ -104,6 +105,14 @@ func run() int {
 		spBin       = flag.String("superpeer-bin", "", "cmd/superpeer binary (default: go build ./cmd/superpeer)")
 		profileDir  = flag.String("profile", "", "write target profiles here; superpeer then runs as its in-process twin")
 		jsonOut     = flag.String("json", "", "also write the results as JSON to this file")
+
+		// Churn soak.
+		soak          = flag.Duration("soak", 0, "run the churn soak for this long instead of the benchmark (superpeer only)")
+		soakPeers     = flag.Int("soak-peers", 100, "soak: browsers connected or connecting at any time")
+		soakLife      = flag.Duration("soak-life", 30*time.Second, "soak: mean time a browser stays connected")
+		soakRef       = flag.Duration("soak-ref", 5*time.Minute, "soak: the sample the end is compared with")
+		soakEvery     = flag.Duration("soak-every", 30*time.Second, "soak: sample interval")
+		soakTolerance = flag.Float64("soak-tolerance", 0.10, "soak: allowed growth of RSS, goroutines and fds from -soak-ref to the end")
 	)
 	flag.Parse()
 
@@ -232,6 +241,9 @@ func run() int {
 	for _, n := range sizes {
 		maxPeers = max(maxPeers, n)
 	}
+	if *soak > 0 {
+		maxPeers = 2 * *soakPeers
+	}
 	topts := targetOptions{
 		self: self, superpeerBin: *spBin, workDir: work, trackerKind: *trackerKind, interval: *interval,
 		gomaxprocs: *gomaxprocs, cpus: *cpus, udpPort: *udpPort, seedOffers: *seedOffers, profileDir: *profileDir,
@@ -245,6 +257,28 @@ func run() int {
 	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs}
 	logf("machine: %s", machineSummary())
 	logf("stream: %d variants × %d segments × %d B, %d swarms (%s)", spec.variants, spec.segments, spec.segSize, len(swarms), *gens)
+	if *soak > 0 {
+		cfg := soakConfig{duration: *soak, reference: *soakRef, every: *soakEvery, population: *soakPeers, lifetime: *soakLife, tolerance: *soakTolerance}
+		t, err := startSuperpeer(ctx, topts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			return 1
+		}
+		r, err := runSoak(ctx, t, org, swarms, apis, rc, cfg)
+		t.stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen -soak:", err)
+			return 1
+		}
+		if err := printSoak(os.Stdout, r, cfg, *jsonOut); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			return 1
+		}
+		if !r.Pass {
+			return 1
+		}
+		return 0
+	}
 
 	type plan struct {
 		n    int
