@@ -46,9 +46,10 @@ type soakSample struct {
 type soakResult struct {
 	Population int          `json:"population"`
 	Samples    []soakSample `json:"samples"`
-	// Reference and End are medians of three samples around the reference
-	// time and of the last three, so that one sample taken while a handful
-	// of browsers were between lives does not decide the verdict.
+	// Reference and End are medians of five samples around the reference
+	// time and of the last five: with browsers coming and going (a vanished
+	// one holds its goroutines until its ICE timeout), single samples swing
+	// by a third, and one of them must not decide the verdict.
 	Reference      soakSample `json:"reference"`
 	End            soakSample `json:"end"`
 	RSSRatio       float64    `json:"rss_ratio"`
@@ -153,8 +154,12 @@ func growth(a, b float64) float64 {
 	return a / b
 }
 
-// soakVerdictSamples returns the median of the three samples nearest the
-// reference time and of the last three (each field its own median).
+// verdictWindow is the number of samples each side of the verdict uses.
+const verdictWindow = 5
+
+// soakVerdictSamples returns the median of the verdictWindow samples
+// centred on the reference time and of the last verdictWindow (each field
+// its own median).
 func soakVerdictSamples(ss []soakSample, reference time.Duration) (ref, end soakSample) {
 	if len(ss) == 0 {
 		return
@@ -165,8 +170,8 @@ func soakVerdictSamples(ss []soakSample, reference time.Duration) (ref, end soak
 			i = j
 		}
 	}
-	lo := max(0, min(i-1, len(ss)-3))
-	return medianSample(ss[lo:min(len(ss), lo+3)]), medianSample(ss[max(0, len(ss)-3):])
+	lo := max(0, min(i-verdictWindow/2, len(ss)-verdictWindow))
+	return medianSample(ss[lo:min(len(ss), lo+verdictWindow)]), medianSample(ss[max(0, len(ss)-verdictWindow):])
 }
 
 func medianSample(ss []soakSample) soakSample {
