@@ -166,8 +166,9 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if full {
-			_ = c.Close()
+			// Counted before the close so that whoever sees the close also sees the count.
 			l.rejected.Inc()
+			_ = c.Close()
 			l.warn.Warn().Str("source", src.String()).Int("limit", l.max).Msg("ICE-TCP connection closed at accept: too many from one address")
 			continue
 		}
