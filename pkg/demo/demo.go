@@ -119,9 +119,12 @@ func Run(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	web, _ := fs.Sub(webFiles, "web")
 	third, _ := fs.Sub(thirdpartyFiles, "thirdparty")
-	if _, err := fs.Stat(third, "hls.mjs"); err != nil {
-		log.Error().Msg("the demo page's JavaScript is missing from this build: run scripts/demo, " +
-			"or go generate ./pkg/demo before go build; the page will not play")
+	for _, f := range []string{"hls.mjs", "shaka-player.compiled.js", "p2pml-2.2/p2p-media-loader-shaka.js"} {
+		if _, err := fs.Stat(third, f); err != nil {
+			log.Error().Str("file", f).Msg("the demo page's JavaScript is missing from this build: run scripts/demo, " +
+				"or go generate ./pkg/demo before go build; the page will not play")
+			break
+		}
 	}
 	mux.Handle("GET /{$}", http.FileServerFS(web))
 	mux.Handle("GET /demo.js", http.FileServerFS(web))
