@@ -24,7 +24,7 @@ ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
 ARG GO_IMAGE=golang:${GO_VERSION}
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
-# The demo page's browser scripts (hls.js, P2P Media Loader) come from npm
+# The demo page's browser scripts (hls.js, Shaka Player, P2P Media Loader) come from npm
 # and are embedded in the binary (pkg/demo/gen.sh; never committed), so
 # `superpeer demo` works from the image too.
 FROM ${NODE_IMAGE} AS demo-js

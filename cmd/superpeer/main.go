@@ -132,8 +132,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "console", "log format: json or console")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: superpeer demo [-addr HOST:PORT]\n\n"+
-			"Serves a test stream, a WebTorrent tracker, superpeer seeding the stream and a\n"+
-			"player page charting bytes from HTTP, other browsers and superpeer.\n\nFlags:\n")
+			"Serves test streams (HLS live and VOD, DASH VOD), a WebTorrent tracker, superpeer\n"+
+			"seeding them and a player page (hls.js, and Shaka for DASH) charting bytes from\n"+
+			"HTTP, other browsers and superpeer.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

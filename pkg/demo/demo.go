@@ -1,9 +1,10 @@
 // Package demo runs superpeer's one-command demo: on one listener it serves
-// an origin with a small test stream (VOD, and a live simulation looping
-// over the same segments), the embedded WebTorrent tracker, superpeer
-// seeding both streams, and a web page where a real player (hls.js + P2P
-// Media Loader 2.3) charts how many of its bytes came from the origin, from
-// other browsers and from superpeer. /metrics and the status page are on
+// an origin with small test streams (an HLS VOD, a live simulation looping
+// over the same segments, and a DASH VOD), the embedded WebTorrent tracker,
+// superpeer seeding all three, and a web page where a real player (hls.js +
+// P2P Media Loader 2.3 for HLS, Shaka Player + P2P Media Loader 2.2.2 for
+// DASH) charts how many of its bytes came from the origin, from other
+// browsers and from superpeer. /metrics and the status page are on
 // the same listener. It needs no network beyond the machine.
 //
 // The media (media/) is made by scripts/make-demo-media with ffmpeg and
@@ -23,6 +24,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -51,6 +53,9 @@ const (
 	// manifest URL, which differs between localhost and 127.0.0.1).
 	vodSwarmID  = "superpeer-demo-vod"
 	liveSwarmID = "superpeer-demo-live"
+	dashSwarmID = "superpeer-demo-dash"
+	// dashManifest is the DASH VOD's path on the demo's listener.
+	dashManifest = "/media/dash/manifest.mpd"
 )
 
 // Options configure a demo.
@@ -89,6 +94,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	dash, err := fs.Sub(mediaFiles, "media/dash")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	live, err := NewLive(vod, liveWindow, nil)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -100,10 +109,7 @@ func Run(ctx context.Context, opts Options) error {
 	cfg.WebRTC.IncludeLoopback = true // browser and superpeer on one machine
 	cfg.HTTP.Listen = ""              // the demo's listener serves the admin endpoints
 	cfg.Cache.MaxBytes = 64 << 20
-	cfg.Streams = []seeder.StreamConfig{
-		{ID: "demo-live", URL: "http://" + local + "/media/live/master.m3u8", SwarmID: liveSwarmID},
-		{ID: "demo-vod", URL: "http://" + local + "/media/vod/master.m3u8", SwarmID: vodSwarmID},
-	}
+	cfg.Streams = streams(local)
 	s, err := seeder.New(cfg, seeder.Options{Logger: opts.Logger, Registry: opts.Registry, Version: opts.Version,
 		TrackerServerURL: "ws://" + local + "/tracker"})
 	if err != nil {
@@ -113,9 +119,12 @@ func Run(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	web, _ := fs.Sub(webFiles, "web")
 	third, _ := fs.Sub(thirdpartyFiles, "thirdparty")
-	if _, err := fs.Stat(third, "hls.mjs"); err != nil {
-		log.Error().Msg("the demo page's JavaScript is missing from this build: run scripts/demo, " +
-			"or go generate ./pkg/demo before go build; the page will not play")
+	for _, f := range []string{"hls.mjs", "shaka-player.compiled.js", "p2pml-2.2/p2p-media-loader-shaka.js"} {
+		if _, err := fs.Stat(third, f); err != nil {
+			log.Error().Str("file", f).Msg("the demo page's JavaScript is missing from this build: run scripts/demo, " +
+				"or go generate ./pkg/demo before go build; the page will not play")
+			break
+		}
 	}
 	mux.Handle("GET /{$}", http.FileServerFS(web))
 	mux.Handle("GET /demo.js", http.FileServerFS(web))
@@ -124,6 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux.HandleFunc("GET /demo/config.json", servePageConfig)
 	mux.Handle("GET /media/vod/", http.StripPrefix("/media/vod", corsFiles(http.FileServerFS(vod))))
 	mux.Handle("GET /media/live/", http.StripPrefix("/media/live", live))
+	mux.Handle("GET /media/dash/", http.StripPrefix("/media/dash", corsFiles(dashTypes(http.FileServerFS(dash)))))
 	mux.Handle("/tracker", s.TrackerServer())
 	mux.Handle("/", s.Handler()) // /metrics, /status, /status.json, /healthz, /readyz
 
@@ -156,6 +166,17 @@ func Run(ctx context.Context, opts Options) error {
 	return g.Wait()
 }
 
+// streams are the demo streams superpeer seeds, fetched from the demo's own
+// origin at local (host:port). The DASH stream needs no format setting:
+// superpeer detects it from the manifest.
+func streams(local string) []seeder.StreamConfig {
+	return []seeder.StreamConfig{
+		{ID: "demo-live", URL: "http://" + local + "/media/live/master.m3u8", SwarmID: liveSwarmID},
+		{ID: "demo-vod", URL: "http://" + local + "/media/vod/master.m3u8", SwarmID: vodSwarmID},
+		{ID: "demo-dash", URL: "http://" + local + dashManifest, SwarmID: dashSwarmID},
+	}
+}
+
 // displayAddr is the address to print: loopback stands in for "every address".
 func displayAddr(a *net.TCPAddr) string {
 	host := a.IP.String()
@@ -174,9 +195,12 @@ type pageConfig struct {
 }
 
 type pageStream struct {
-	URL  string         `json:"url"`
-	HLS  map[string]any `json:"hls"`
-	Core map[string]any `json:"core"`
+	URL string `json:"url"`
+	// Player is "hlsjs" (hls.js + P2P Media Loader 2.3.1) or "shaka"
+	// (Shaka Player + P2P Media Loader 2.2.2).
+	Player string         `json:"player"`
+	HLS    map[string]any `json:"hls,omitempty"`
+	Core   map[string]any `json:"core"`
 }
 
 func servePageConfig(w http.ResponseWriter, r *http.Request) {
@@ -184,15 +208,20 @@ func servePageConfig(w http.ResponseWriter, r *http.Request) {
 		Tracker:    "ws://" + r.Host + "/tracker",
 		ICEServers: []any{},
 		Streams: map[string]pageStream{
-			"vod": {URL: "/media/vod/master.m3u8", Core: map[string]any{"swarmId": vodSwarmID}},
+			"vod": {URL: "/media/vod/master.m3u8", Player: "hlsjs", Core: map[string]any{"swarmId": vodSwarmID}},
 			// Live: play 12 s behind the edge and take only the last 6 s
 			// before the playhead from HTTP first, so the segments between
 			// come over P2P (docs/operations.md, "Browser settings for live").
 			"live": {
-				URL:  "/media/live/master.m3u8",
-				HLS:  map[string]any{"liveSyncDurationCount": 6},
-				Core: map[string]any{"swarmId": liveSwarmID, "highDemandTimeWindow": 6},
+				URL:    "/media/live/master.m3u8",
+				Player: "hlsjs",
+				HLS:    map[string]any{"liveSyncDurationCount": 6},
+				Core:   map[string]any{"swarmId": liveSwarmID, "highDemandTimeWindow": 6},
 			},
+			// DASH VOD: P2P Media Loader's default settings, as a site
+			// would start with; the page adds the segment-index snippet of
+			// docs/dash.md.
+			"dash": {URL: dashManifest, Player: "shaka", Core: map[string]any{"swarmId": dashSwarmID}},
 		},
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -204,6 +233,21 @@ func servePageConfig(w http.ResponseWriter, r *http.Request) {
 func corsFiles(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// dashTypes sets the DASH content types, which Go's mime table lacks (a
+// FileServer would sniff an MPD as text/xml and a segment as
+// application/octet-stream).
+func dashTypes(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path.Ext(r.URL.Path) {
+		case ".mpd":
+			w.Header().Set("Content-Type", "application/dash+xml")
+		case ".m4s":
+			w.Header().Set("Content-Type", "video/iso.segment")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -76,6 +76,53 @@ func TestLiveWrapDiscontinuity(t *testing.T) {
 	require.Contains(t, body, "seg-11.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg-12.ts")
 }
 
+// TestDASHMedia checks the embedded DASH VOD: a static MPD with a
+// $Number$ SegmentTemplate, every segment it lists embedded, and served
+// with DASH content types.
+func TestDASHMedia(t *testing.T) {
+	dash, err := fs.Sub(mediaFiles, "media/dash")
+	require.NoError(t, err)
+	mpd, err := fs.ReadFile(dash, "manifest.mpd")
+	require.NoError(t, err, "the DASH manifest is embedded (scripts/make-demo-media)")
+	require.Contains(t, string(mpd), `type="static"`)
+	require.Contains(t, string(mpd), `media="chunk-$RepresentationID$-$Number%03d$.m4s"`)
+	for _, rep := range []string{"0", "1", "2"} { // 180p, 360p, audio
+		require.Contains(t, string(mpd), `<Representation id="`+rep+`"`)
+		_, err := fs.Stat(dash, "init-"+rep+".m4s")
+		require.NoError(t, err, "init segment of representation %s", rep)
+		chunks, err := fs.Glob(dash, "chunk-"+rep+"-*.m4s")
+		require.NoError(t, err)
+		// 60 s of 2 s segments; ffmpeg cuts the audio (1024-sample AAC frames) one short segment later.
+		require.GreaterOrEqual(t, len(chunks), 30, "60 s of 2 s segments for representation %s", rep)
+	}
+
+	h := dashTypes(http.FileServerFS(dash))
+	for path, ctype := range map[string]string{
+		"/manifest.mpd":    "application/dash+xml",
+		"/init-1.m4s":      "video/iso.segment",
+		"/chunk-1-030.m4s": "video/iso.segment",
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		require.Equal(t, http.StatusOK, rec.Code, path)
+		require.Equal(t, ctype, rec.Header().Get("Content-Type"), path)
+	}
+}
+
+// TestStreamsListDASH: superpeer seeds the DASH VOD from the demo's own
+// origin, in its own swarm.
+func TestStreamsListDASH(t *testing.T) {
+	var dash *seeder.StreamConfig
+	for _, s := range streams("127.0.0.1:8080") {
+		if s.ID == "demo-dash" {
+			dash = &s
+		}
+	}
+	require.NotNil(t, dash, "the demo seeds the DASH stream")
+	require.Equal(t, "http://127.0.0.1:8080/media/dash/manifest.mpd", dash.URL)
+	require.Equal(t, dashSwarmID, dash.SwarmID)
+}
+
 // TestRunServesEverything starts the demo and checks each part answers on
 // the one listener: page, config, third-party script, media, tracker,
 // superpeer's status and metrics. The page itself plays in
@@ -114,6 +161,13 @@ func TestRunServesEverything(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	code, _ = fetch("/media/live/180p/index.m3u8")
 	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "shaka", pc.Streams["dash"].Player)
+	require.Equal(t, dashManifest, pc.Streams["dash"].URL)
+	resp, err := client.Get(base + pc.Streams["dash"].URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "application/dash+xml", resp.Header.Get("Content-Type"))
 
 	deadline := time.Now().Add(20 * time.Second)
 	var st seeder.Status
@@ -126,14 +180,18 @@ func TestRunServesEverything(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.True(t, st.Ready, "superpeer joined the demo swarms through the embedded tracker")
-	require.Len(t, st.Streams, 2)
+	require.Len(t, st.Streams, 3)
 	for _, s := range st.Streams {
-		require.Len(t, s.Variants, 2, s.ID)
+		t.Logf("stream %s: %d variants", s.ID, len(s.Variants))
+		require.GreaterOrEqual(t, len(s.Variants), 2, s.ID)
 	}
 	require.Equal(t, liveSwarmID, st.Streams[0].SwarmBase)
+	require.Equal(t, "demo-dash", st.Streams[2].ID)
+	require.Equal(t, dashSwarmID, st.Streams[2].SwarmBase)
 	code, metrics := fetch("/metrics")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, metrics, `superpeer_stream_ready{stream="demo-vod"} 1`)
+	require.Contains(t, metrics, `superpeer_stream_ready{stream="demo-dash"} 1`)
 	require.Contains(t, metrics, "superpeer_tracker_server_connections 1")
 	if _, err := fs.Stat(thirdpartyFiles, "thirdparty/hls.mjs"); err == nil {
 		code, _ = fetch("/thirdparty/hls.mjs")

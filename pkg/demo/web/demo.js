@@ -1,19 +1,28 @@
-// demo.js plays the demo stream with hls.js + P2P Media Loader 2.3 and
-// charts where this browser's bytes came from: the origin over HTTP, other
-// browsers over P2P, or superpeer over P2P (its peer ids start with -SP).
-// The numbers are also in window.__demo for the demo's browser test.
+// demo.js plays the demo streams and charts where this browser's bytes came
+// from: the origin over HTTP, other browsers over P2P, or superpeer over P2P
+// (its peer ids start with -SP). HLS (live, VOD) plays with hls.js + P2P
+// Media Loader 2.3; the DASH VOD with Shaka Player + P2P Media Loader 2.2.2
+// (p2p-media-loader-shaka, the newest Shaka integration on npm), loaded when
+// its tab opens. The numbers are also in window.__demo for the demo's browser
+// test.
 import Hls from 'hls.js'
 import { HlsJsP2PEngine } from 'p2p-media-loader-hlsjs'
 
 const SUPERPEER_PREFIX = '-SP'
+const STREAMS = ['live', 'vod', 'dash']
 const config = await (await fetch('/demo/config.json')).json()
 
 const state = {
   stream: null,
-  bytes: { http: 0, browsers: 0, superpeer: 0 },
+  // http counts every segment byte from the origin: with Shaka, also the
+  // segments it fetched itself, bypassing the P2P engine (init segments),
+  // which are in bypassed too.
+  bytes: { http: 0, browsers: 0, superpeer: 0, bypassed: 0 },
   samples: [], // [seconds since start, http, browsers, superpeer] cumulative bytes
   peers: new Map(), // peer id -> {superpeer, bytes}
   playing: false,
+  stalls: 0, // 'waiting' events after playback started (stream switches excepted)
+  walkIndex: null, // DASH: {streams} once the segment-index snippet ran
   errors: []
 }
 window.__demo = state
@@ -26,6 +35,8 @@ window.__collect = () => {
     bytes: { ...state.bytes },
     peers: [...state.peers.keys()],
     playing: state.playing,
+    stalls: state.stalls,
+    walkIndex: state.walkIndex,
     currentTime: document.getElementById('video').currentTime,
     errors: state.errors,
     superpeerShown: document.getElementById('superpeer').textContent,
@@ -33,7 +44,10 @@ window.__collect = () => {
   }
 }
 const t0 = performance.now()
-let hls = null
+// player is what plays now: {destroy()}; loads counts play() calls, so that
+// a slow Shaka start does not outlive a later tab switch.
+let player = null
+let loads = 0
 
 function formatBytes (n) {
   if (n < 1024) return `${n} B`
@@ -47,26 +61,129 @@ function isSuperpeer (peerId) {
   return typeof peerId === 'string' && peerId.startsWith(SUPERPEER_PREFIX)
 }
 
-function play (stream) {
-  if (hls) hls.destroy()
+async function play (stream) {
+  const load = ++loads
+  if (player) {
+    const p = player
+    player = null
+    await p.destroy()
+  }
   state.stream = stream
-  for (const [name, el] of [['live', 'tab-live'], ['vod', 'tab-vod']]) {
-    document.getElementById(el).setAttribute('aria-selected', String(name === stream))
+  state.playing = false
+  state.walkIndex = null
+  for (const name of STREAMS) {
+    document.getElementById(`tab-${name}`).setAttribute('aria-selected', String(name === stream))
   }
   const s = config.streams[stream]
+  try {
+    player = s.player === 'shaka' ? await playShaka(s, () => load === loads) : playHls(s)
+  } catch (e) {
+    // A load interrupted by a later tab switch is not an error.
+    if (load === loads) state.errors.push(`${stream}: ${e?.message ?? e?.code ?? e}`)
+  }
+}
+
+function p2pCore (s) {
+  return { announceTrackers: [config.tracker], rtcConfig: { iceServers: config.iceServers }, ...s.core }
+}
+
+function playHls (s) {
   const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls)
-  hls = new HlsWithP2P({
+  const hls = new HlsWithP2P({
     ...s.hls,
-    p2p: {
-      core: { announceTrackers: [config.tracker], rtcConfig: { iceServers: config.iceServers }, ...s.core },
-      onHlsJsCreated: h => wireEngine(h.p2pEngine)
-    }
+    p2p: { core: p2pCore(s), onHlsJsCreated: h => wireEngine(h.p2pEngine) }
   })
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (data.fatal) state.errors.push(`${data.type}: ${data.details}`)
   })
   hls.attachMedia(document.getElementById('video'))
   hls.loadSource(s.url)
+  return { destroy: async () => hls.destroy() }
+}
+
+// loadShaka loads Shaka Player (a classic script that defines window.shaka)
+// and its P2P Media Loader integration once, when the DASH tab first opens.
+let shakaLoaded = null
+function loadShaka () {
+  shakaLoaded ??= (async () => {
+    await new Promise((resolve, reject) => {
+      const el = Object.assign(document.createElement('script'), { src: '/thirdparty/shaka-player.compiled.js' })
+      el.onload = resolve
+      el.onerror = () => reject(new Error('could not load Shaka Player'))
+      document.head.append(el)
+    })
+    const { ShakaP2PEngine } = await import('p2p-media-loader-shaka')
+    window.shaka.polyfill.installAll()
+    ShakaP2PEngine.registerPlugins(window.shaka)
+    return { shaka: window.shaka, ShakaP2PEngine }
+  })()
+  return shakaLoaded
+}
+
+// playShaka plays a DASH stream with Shaka Player + p2p-media-loader-shaka
+// 2.2.2, default P2P settings, and the segment-index snippet of docs/dash.md.
+async function playShaka (s, current) {
+  const { shaka, ShakaP2PEngine } = await loadShaka()
+  if (!current()) return null
+  if (!shaka.Player.isBrowserSupported()) throw new Error('Shaka Player does not support this browser')
+  const video = document.getElementById('video')
+  const player = new shaka.Player()
+  await player.attach(video)
+  const engine = new ShakaP2PEngine({ core: p2pCore(s) }, shaka)
+  wireEngine(engine)
+  engine.bindShakaPlayer(player)
+  player.addEventListener('error', e => {
+    if (e.detail?.severity === shaka.util.Error.Severity.CRITICAL) state.errors.push(`shaka: ${e.detail.code}`)
+  })
+  countBypassed(shaka, player, engine)
+
+  // p2p-media-loader-shaka 2.2.2 + Shaka 4.x: register every segment, not
+  // only the first ones (docs/dash.md, "The segment-index snippet").
+  player.addEventListener('loaded', async () => {
+    const p2pml = player.getNetworkingEngine()?.p2pml
+    const manifest = player.getManifest()
+    if (!p2pml || !manifest) return
+    const seen = new Set()
+    for (const variant of manifest.variants) {
+      for (const stream of [variant.video, variant.audio]) {
+        if (!stream || seen.has(stream.id)) continue
+        seen.add(stream.id)
+        await stream.createSegmentIndex()
+        p2pml.segmentManager.updateStreamSegments(stream)
+      }
+    }
+    state.walkIndex = { streams: seen.size }
+  })
+
+  const destroy = async () => {
+    await player.destroy()
+    engine.destroy()
+  }
+  if (!current()) {
+    await destroy()
+    return null
+  }
+  await player.load(s.url)
+  return { destroy }
+}
+
+// countBypassed adds to the HTTP bytes the segments Shaka fetched itself
+// (the P2P engine reports only those it loaded): a segment response whose
+// URL the engine never loaded went around it, straight to the origin.
+function countBypassed (shaka, player, engine) {
+  const viaEngine = new Set()
+  engine.addEventListener('onSegmentLoaded', d => viaEngine.add(stripQuery(d.segmentUrl)))
+  const { RequestType } = shaka.net.NetworkingEngine
+  player.getNetworkingEngine().registerResponseFilter((type, response) => {
+    if (type !== RequestType.SEGMENT || !response.data || viaEngine.has(stripQuery(response.uri))) return
+    state.bytes.http += response.data.byteLength
+    state.bytes.bypassed += response.data.byteLength
+  })
+}
+
+function stripQuery (url) {
+  const i = url.indexOf('?')
+  return i < 0 ? url : url.slice(0, i)
 }
 
 function wireEngine (engine) {
@@ -200,9 +317,10 @@ async function renderSuperpeer () {
 
 const video = document.getElementById('video')
 video.addEventListener('playing', () => { state.playing = true })
-document.getElementById('tab-live').onclick = () => play('live')
-document.getElementById('tab-vod').onclick = () => play('vod')
-play(new URLSearchParams(location.search).get('stream') === 'vod' ? 'vod' : 'live')
+video.addEventListener('waiting', () => { if (state.playing) state.stalls++ })
+for (const name of STREAMS) document.getElementById(`tab-${name}`).onclick = () => play(name)
+const requested = new URLSearchParams(location.search).get('stream')
+play(STREAMS.includes(requested) ? requested : 'live')
 setInterval(tick, 1000)
 setInterval(renderSuperpeer, 2000)
 renderSuperpeer()
