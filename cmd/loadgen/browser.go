@@ -127,6 +127,7 @@ type browser struct {
 	announced time.Time // first announce of this browser
 	opened    chan openedChannel
 	client    *tracker.Client
+	hold      func(context.Context) // returns when the browser may go on; the soak's rests
 
 	pc   *webrtc.PeerConnection // the connection to the seed
 	conn *browserConn
@@ -144,6 +145,7 @@ func newBrowser(env *browserEnv, api *webrtc.API, sw swarmInfo) *browser {
 		peerID:  peerIDPrefix(sw.gen) + randomAlnum(12),
 		pending: map[string]*webrtc.PeerConnection{},
 		opened:  make(chan openedChannel, 1),
+		hold:    func(context.Context) {},
 	}
 }
 
@@ -458,6 +460,7 @@ func (b *browser) pull(ctx context.Context, st *pullStats, segments int) {
 	}
 	k := rand.IntN(len(ids))
 	for ctx.Err() == nil {
+		b.hold(ctx)
 		id := ids[k%len(ids)]
 		k++
 		req := int64(rand.IntN(1000))

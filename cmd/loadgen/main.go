@@ -110,7 +110,8 @@ func run() int {
 		soak          = flag.Duration("soak", 0, "run the churn soak for this long instead of the benchmark (superpeer only)")
 		soakPeers     = flag.Int("soak-peers", 100, "soak: browsers connected or connecting at any time")
 		soakLife      = flag.Duration("soak-life", 30*time.Second, "soak: mean time a browser stays connected")
-		soakRef       = flag.Duration("soak-ref", 5*time.Minute, "soak: the sample the end is compared with")
+		soakRef       = flag.Duration("soak-ref", 5*time.Minute, "soak: when the rest whose sample the end is compared with starts")
+		soakRest      = flag.Duration("soak-rest", 30*time.Second, "soak: quiet time (no pulls, joins or departures) before each verdict sample; longer than the seed's ICE failure timeout (20 s)")
 		soakEvery     = flag.Duration("soak-every", 30*time.Second, "soak: sample interval")
 		soakTolerance = flag.Float64("soak-tolerance", 0.10, "soak: allowed growth of RSS, goroutines and fds from -soak-ref to the end")
 	)
@@ -258,7 +259,11 @@ func run() int {
 	logf("machine: %s", machineSummary())
 	logf("stream: %d variants × %d segments × %d B, %d swarms (%s)", spec.variants, spec.segments, spec.segSize, len(swarms), *gens)
 	if *soak > 0 {
-		cfg := soakConfig{duration: *soak, reference: *soakRef, every: *soakEvery, population: *soakPeers, lifetime: *soakLife, tolerance: *soakTolerance}
+		if *soak < *soakRef+2*(*soakRest+restSamples*time.Second+time.Second) {
+			fmt.Fprintf(os.Stderr, "loadgen: -soak %s leaves no room for two rests of %s after -soak-ref %s\n", *soak, *soakRest, *soakRef)
+			return 2
+		}
+		cfg := soakConfig{duration: *soak, reference: *soakRef, rest: *soakRest, every: *soakEvery, population: *soakPeers, lifetime: *soakLife, tolerance: *soakTolerance}
 		t, err := startSuperpeer(ctx, topts)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)

@@ -12,21 +12,41 @@ import (
 	"github.com/superpeer/superpeer/pkg/wire"
 )
 
-func TestSoakVerdictSamples(t *testing.T) {
+func TestMedianSample(t *testing.T) {
 	var ss []soakSample
-	for i := range 10 {
+	for i := range 5 {
 		ss = append(ss, soakSample{AtSeconds: float64(30 * (i + 1)), RSSKiB: int64(1000 + i), Goroutines: 100 + i%3*50, FDs: 20})
 	}
-	ref, end := soakVerdictSamples(ss, 120*time.Second)
-	require.Equal(t, 120.0, ref.AtSeconds, "median of the samples at 60 to 180 s")
-	require.Equal(t, int64(1003), ref.RSSKiB)
-	require.Equal(t, 150, ref.Goroutines, "each field its own median: of 200, 100, 150, 200, 100")
-	require.Equal(t, 240.0, end.AtSeconds, "median of the last five")
-	require.Equal(t, int64(1007), end.RSSKiB)
+	m := medianSample(ss)
+	require.Equal(t, 90.0, m.AtSeconds)
+	require.Equal(t, int64(1002), m.RSSKiB)
+	require.Equal(t, 150, m.Goroutines, "each field its own median: of 100, 150, 200, 100, 150")
+	require.Equal(t, 20, m.FDs)
+}
 
-	ref, end = soakVerdictSamples(ss[:2], time.Hour)
-	require.Equal(t, 60.0, ref.AtSeconds, "fewer than three samples: the median of what there is")
-	require.Equal(t, ref, end)
+func TestGate(t *testing.T) {
+	var g gate
+	g.open()
+	g.wait(context.Background()) // open: returns at once
+	g.close()
+	g.close()
+	released := make(chan struct{})
+	go func() {
+		g.wait(context.Background())
+		close(released)
+	}()
+	select {
+	case <-released:
+		t.Fatal("a closed gate let a browser through")
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.open()
+	g.open()
+	<-released
+	ctx, cancel := context.WithCancel(context.Background())
+	g.close()
+	cancel()
+	g.wait(ctx) // a done context ends the wait
 }
 
 // TestSoakShort runs the churn soak for 20 s against a real superpeer (its
@@ -67,11 +87,14 @@ func TestSoakShort(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(tgt.stop)
 	rc := runConfig{rate: 20, joinTimeout: 5 * time.Second, attempts: 5, certs: certs}
-	cfg := soakConfig{duration: 20 * time.Second, reference: 5 * time.Second, every: 5 * time.Second,
+	cfg := soakConfig{duration: 30 * time.Second, reference: 5 * time.Second, rest: 2 * time.Second, every: 5 * time.Second,
 		population: 10, lifetime: 3 * time.Second, tolerance: 10}
 	r, err := runSoak(ctx, tgt, org, swarms, apis, rc, cfg)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(r.Samples), 4)
+	require.GreaterOrEqual(t, len(r.Samples), 2)
+	require.InDelta(t, 5+2+2, r.Reference.AtSeconds, 1.5, "the reference rest: 2 s quiet, then five samples")
+	require.Greater(t, r.End.AtSeconds, 20.0, "the end rest")
+	require.Positive(t, r.End.Goroutines)
 	require.Greater(t, r.Joined, int64(10), "browsers replaced as they go")
 	require.Positive(t, r.Vanished)
 	require.Positive(t, r.Left)
