@@ -43,7 +43,7 @@
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
 //	/tmp/loadgen -target superpeer -tracker embedded
 //	/tmp/loadgen -peers 1000 -pull 0 -profile /tmp/prof   # pprof heap, goroutine, CPU
-//	/tmp/loadgen -soak 1h -soak-peers 100                 # churn soak: RSS, goroutines, fds stay flat
+//	/tmp/loadgen -soak 61m -soak-peers 100                # churn soak: RSS, goroutines, fds stay flat
 //
 // Method, figures and what limits them: docs/performance.md.
 package main
