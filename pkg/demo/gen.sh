@@ -15,7 +15,8 @@ cp node_modules/p2p-media-loader-hlsjs/dist/p2p-media-loader-hlsjs.es.min.js thi
 # p2p-media-loader-shaka 2.2.2 with its own core 2.2.2, in a directory of
 # their own: the page's import map scopes "p2p-media-loader-core" to 2.2.2
 # for modules under it, while hls.js keeps 2.3.1.
-mkdir -p thirdparty/p2pml-2.2
+# (node, not mkdir: the image's build stage may be a bare Node.js image.)
+node -e 'require("fs").mkdirSync("thirdparty/p2pml-2.2", {recursive: true})'
 cp node_modules/shaka-player/dist/shaka-player.compiled.js thirdparty/shaka-player.compiled.js
 cp node_modules/core22/dist/p2p-media-loader-core.es.min.js thirdparty/p2pml-2.2/p2p-media-loader-core.js
 cp node_modules/shaka22/dist/p2p-media-loader-shaka.es.min.js thirdparty/p2pml-2.2/p2p-media-loader-shaka.js
