@@ -153,7 +153,8 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	if err != nil {
 		return r, err
 	}
-	if t.profiling {
+	profileIdle := t.profiling && !pull // a pull run profiles its pull window
+	if profileIdle {
 		_ = syscall.Kill(t.pid, syscall.SIGUSR1) // start the idle CPU profile
 	}
 	sleep(ctx, rc.idle)
@@ -161,7 +162,7 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	if err != nil {
 		return r, err
 	}
-	if t.profiling {
+	if profileIdle {
 		// Stop the CPU profile and write heap and goroutine profiles while
 		// every browser is still connected.
 		_ = syscall.Kill(t.pid, syscall.SIGUSR2)
@@ -227,10 +228,16 @@ func pullPhase(ctx context.Context, t *target, held []*browser, org *origin, rc 
 	if err != nil {
 		return nil, err
 	}
+	if t.profiling {
+		_ = syscall.Kill(t.pid, syscall.SIGUSR1) // profile the pull window
+	}
 	sleep(ctx, rc.duration)
 	p1, err := sampleProc(t.pid, t.metricsURL)
 	if err != nil {
 		return nil, err
+	}
+	if t.profiling {
+		_ = syscall.Kill(t.pid, syscall.SIGUSR2) // and the heap while pulling
 	}
 	b1 := st.bytes.Load()
 	secs := p1.at.Sub(p0.at).Seconds()
