@@ -449,9 +449,22 @@ type pullStats struct {
 	latencies []time.Duration // request → completed, verified segments
 }
 
+// paceNext returns how long to wait, at now, for a request due at due, and
+// when the one after it is due: every later, or, for a late request (sent at
+// once), every after now, so a late puller does not burst to catch up.
+func paceNext(now, due time.Time, every time.Duration) (time.Duration, time.Time) {
+	if wait := due.Sub(now); wait > 0 {
+		return wait, due.Add(every)
+	}
+	return 0, now.Add(every)
+}
+
 // pull requests segments back to back, as a browser filling its P2P window
 // does with one peer (one request at a time), and verifies every byte.
-func (b *browser) pull(ctx context.Context, st *pullStats, segments int) {
+// With every > 0 it paces itself as a player watching at a bitrate does: a
+// request every that long, from a random phase (a late one goes at once,
+// and the schedule restarts from it rather than bursting to catch up).
+func (b *browser) pull(ctx context.Context, st *pullStats, segments int, every time.Duration) {
 	ids := b.conn.loaded
 	if len(ids) == 0 {
 		for i := range segments {
@@ -459,8 +472,17 @@ func (b *browser) pull(ctx context.Context, st *pullStats, segments int) {
 		}
 	}
 	k := rand.IntN(len(ids))
+	var next time.Time
+	if every > 0 {
+		next = time.Now().Add(rand.N(every))
+	}
 	for ctx.Err() == nil {
 		b.hold(ctx)
+		if every > 0 {
+			var wait time.Duration
+			wait, next = paceNext(time.Now(), next, every)
+			sleep(ctx, wait)
+		}
 		id := ids[k%len(ids)]
 		k++
 		req := int64(rand.IntN(1000))

@@ -102,3 +102,21 @@ func TestSuperpeerConfigParses(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4000, cfg.Peers.Max)
 }
+
+func TestPaceNext(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	every := 5 * time.Second
+	// Early: wait until due, the next one is every after due.
+	if wait, next := paceNext(t0, t0.Add(2*time.Second), every); wait != 2*time.Second || !next.Equal(t0.Add(7*time.Second)) {
+		t.Errorf("early: wait %v next %v, want 2s and t0+7s", wait, next.Sub(t0))
+	}
+	// Late (the previous request took longer than every): go at once, and
+	// the schedule restarts from now instead of bursting to catch up.
+	if wait, next := paceNext(t0, t0.Add(-3*time.Second), every); wait != 0 || !next.Equal(t0.Add(every)) {
+		t.Errorf("late: wait %v next %v, want 0 and t0+5s", wait, next.Sub(t0))
+	}
+	// Exactly due: no wait.
+	if wait, next := paceNext(t0, t0, every); wait != 0 || !next.Equal(t0.Add(every)) {
+		t.Errorf("due: wait %v next %v, want 0 and t0+5s", wait, next.Sub(t0))
+	}
+}

@@ -30,16 +30,19 @@
 //     /metrics), origin bytes fetched ÷ unique bytes;
 //   - pull (-pull N): N browsers connect, then each requests segments back to
 //     back (one at a time, as a browser does per peer) and checks each
-//     against the origin's SHA-256. Reported: Mbit/s delivered, the target's
-//     CPU cores, Mbit/s per core, request latency p50/p99, stalls (no byte for
-//     2 s: P2P Media Loader's p2pNotReceivingBytesTimeoutMs), verification
-//     failures.
+//     against the origin's SHA-256. With -pull-mbps each browser instead
+//     requests a segment every segment-size/bitrate, as a player watching at
+//     that bitrate does, so the generator stays far from saturating a shared
+//     box. Reported: Mbit/s delivered, the target's CPU cores, Mbit/s per
+//     core, request latency p50/p99, stalls (no byte for 2 s: P2P Media
+//     Loader's p2pNotReceivingBytesTimeoutMs), verification failures.
 //
 // Usage:
 //
 //	go build -o /tmp/loadgen ./cmd/loadgen
 //	/tmp/loadgen                                   # hold 1000, pull 200, both targets
 //	/tmp/loadgen -peers 1000,2000 -pull 200 -json /tmp/loadgen.json
+//	/tmp/loadgen -pull 200 -pull-mbps 1.5         # pullers paced as 1.5 Mbit/s players
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
 //	/tmp/loadgen -target superpeer -tracker embedded
 //	/tmp/loadgen -peers 1000 -pull 0 -profile /tmp/prof   # pprof heap, goroutine, CPU
@@ -85,8 +88,9 @@ func run() int {
 		// Benchmark options.
 		targets     = flag.String("target", "both", "superpeer, pion or both (interleaved in the same run)")
 		peers       = flag.String("peers", "1000", "comma-separated idle peer counts to hold (0: none)")
-		pull        = flag.Int("pull", 200, "browsers pulling segments back to back (0: no pull run)")
+		pull        = flag.Int("pull", 200, "browsers pulling segments, back to back unless -pull-mbps (0: no pull run)")
 		duration    = flag.Duration("duration", 20*time.Second, "pull measurement window")
+		pullMbps    = flag.Float64("pull-mbps", 0, "pace each puller to this many Mbit/s, as a player watching at that bitrate (0: back to back)")
 		idle        = flag.Duration("idle", 10*time.Second, "idle CPU measurement window")
 		settle      = flag.Duration("settle", 3*time.Second, "quiet time before memory samples")
 		rate        = flag.Float64("rate", 50, "browser arrivals per second")
@@ -256,6 +260,9 @@ func run() int {
 		return 1
 	}
 	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs}
+	if *pullMbps > 0 {
+		rc.pullEvery = time.Duration(float64(spec.segSize*8) / (*pullMbps * 1e6) * float64(time.Second))
+	}
 	logf("machine: %s", machineSummary())
 	logf("stream: %d variants × %d segments × %d B, %d swarms (%s)", spec.variants, spec.segments, spec.segSize, len(swarms), *gens)
 	if *soak > 0 {
@@ -326,13 +333,17 @@ func run() int {
 			sleep(ctx, 2*time.Second) // let the sockets of the last run close
 		}
 	}
-	header := fmt.Sprintf("Machine: %s\nTargets: GOMAXPROCS=%d, cpus %q, tracker %s, superpeer udp_port %d; stream %d×%d×%d B; arrivals %.0f/s; idle window %s; pull window %s.",
-		machineSummary(), *gomaxprocs, *cpus, *trackerKind, *udpPort, spec.variants, spec.segments, spec.segSize, *rate, *idle, *duration)
+	pacing := "back to back"
+	if *pullMbps > 0 {
+		pacing = fmt.Sprintf("paced at %g Mbit/s each", *pullMbps)
+	}
+	header := fmt.Sprintf("Machine: %s\nTargets: GOMAXPROCS=%d, cpus %q, tracker %s, superpeer udp_port %d; stream %d×%d×%d B; arrivals %.0f/s; idle window %s; pull window %s, pullers %s.",
+		machineSummary(), *gomaxprocs, *cpus, *trackerKind, *udpPort, spec.variants, spec.segments, spec.segSize, *rate, *idle, *duration, pacing)
 	printReport(os.Stdout, header, results)
 	if *jsonOut != "" {
 		cfg := map[string]any{
 			"targets": order, "peers": sizes, "pull": *pull, "duration": duration.String(), "idle": idle.String(),
-			"rate": *rate, "gomaxprocs": *gomaxprocs, "cpus": *cpus, "tracker": *trackerKind, "udp_port": *udpPort,
+			"rate": *rate, "pull_mbps": *pullMbps, "gomaxprocs": *gomaxprocs, "cpus": *cpus, "tracker": *trackerKind, "udp_port": *udpPort,
 			"seed_offers": *seedOffers, "variants": spec.variants, "segments": spec.segments, "segment_size": spec.segSize,
 			"generations": *gens, "browser_sockets": *sockets,
 		}

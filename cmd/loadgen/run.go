@@ -20,6 +20,7 @@ type runConfig struct {
 	settle      time.Duration // quiet time before a memory sample
 	idle        time.Duration // idle CPU window
 	duration    time.Duration // pull window
+	pullEvery   time.Duration // each puller's request interval; 0: back to back
 	joinTimeout time.Duration
 	attempts    int
 	certs       []webrtc.Certificate
@@ -212,7 +213,7 @@ func pullPhase(ctx context.Context, t *target, held []*browser, org *origin, rc 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.pull(pctx, st, org.spec.segments)
+			b.pull(pctx, st, org.spec.segments, rc.pullEvery)
 		}()
 	}
 	defer func() {

@@ -307,7 +307,7 @@ func (s *soaker) slot(ctx context.Context, i int) {
 			s.misbehaved.Add(1)
 			b.misbehave(lctx, s.org.spec.segments)
 		} else {
-			b.pull(lctx, &s.st, s.org.spec.segments)
+			b.pull(lctx, &s.st, s.org.spec.segments, 0)
 		}
 		cancel()
 		s.hold.wait(ctx) // a resting browser stays, idle
