@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -38,8 +39,9 @@ const stallTimeout = 2 * time.Second
 // n == 0 it builds one API that gives every connection its own socket, as
 // real browsers have: needed when the seed itself muxes on one port, since
 // a UDP mux routes by remote address and cannot tell apart many browsers
-// that share one.
-func browserAPIs(n int) ([]*webrtc.API, []io.Closer, error) {
+// that share one. With loss > 0 (muxed sockets only) each socket drops that
+// fraction of the datagrams it receives, at random: a lossy last mile.
+func browserAPIs(n int, loss float64) ([]*webrtc.API, []io.Closer, error) {
 	var apis []*webrtc.API
 	var closers []io.Closer
 	if n == 0 {
@@ -58,7 +60,11 @@ func browserAPIs(n int) ([]*webrtc.API, []io.Closer, error) {
 		}
 		_ = conn.SetReadBuffer(8 << 20)
 		_ = conn.SetWriteBuffer(8 << 20)
-		api, mux := muxAPI(conn)
+		var pc net.PacketConn = conn
+		if loss > 0 {
+			pc = &lossyConn{UDPConn: conn, loss: loss, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+		}
+		api, mux := muxAPI(pc)
 		apis = append(apis, api)
 		closers = append(closers, mux)
 	}
@@ -78,6 +84,40 @@ func muxAPI(conn net.PacketConn) (*webrtc.API, io.Closer) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEUDPMux(mux)
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), mux
+}
+
+// lossyConn drops a fraction of the datagrams read through it, at random, as
+// a lossy link to the browser would. It is read by one goroutine, the ICE
+// mux's, so its generator needs no lock.
+type lossyConn struct {
+	*net.UDPConn
+	loss float64
+	rng  *rand.Rand
+}
+
+// ReadFromAddrPort reads the next datagram that is not dropped. It is the
+// allocation-free read the ICE mux uses when it finds it.
+func (c *lossyConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
+		if err != nil || c.rng.Float64() >= c.loss {
+			return n, addr, err
+		}
+	}
+}
+
+// ReadFrom is ReadFromAddrPort for callers that want a net.Addr.
+func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
+}
+
+// WriteToAddrPort sends b unchanged: loss is applied on receipt only.
+func (c *lossyConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.UDPConn.WriteToUDPAddrPort(b, addr)
 }
 
 // browserEnv is what every simulated browser of a run shares.

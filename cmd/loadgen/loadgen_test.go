@@ -3,7 +3,10 @@ package main
 import (
 	"crypto/sha256"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +122,41 @@ func TestPaceNext(t *testing.T) {
 	if wait, next := paceNext(t0, t0, every); wait != 0 || !next.Equal(t0.Add(every)) {
 		t.Errorf("due: wait %v next %v, want 0 and t0+5s", wait, next.Sub(t0))
 	}
+}
+
+// TestLossyConn sends datagrams to a lossyConn over loopback, one at a time
+// so that the kernel drops none, and checks that about the configured
+// fraction is dropped and that the rest arrive intact from the sender.
+func TestLossyConn(t *testing.T) {
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer recv.Close()
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer send.Close()
+	lc := &lossyConn{UDPConn: recv, loss: 0.25, rng: rand.New(rand.NewPCG(1, 2))}
+
+	const total = 1000
+	got := 0
+	buf := make([]byte, 64)
+	next := 0 // first datagram not yet known to be received or dropped
+	for i := range total {
+		_, err := send.WriteToUDP([]byte(strconv.Itoa(i)), recv.LocalAddr().(*net.UDPAddr))
+		require.NoError(t, err)
+		// Read what has arrived; a dropped datagram leaves the read
+		// waiting for the next one, so the deadline only ends the wait.
+		require.NoError(t, recv.SetReadDeadline(time.Now().Add(5*time.Millisecond)))
+		n, from, err := lc.ReadFrom(buf)
+		if err != nil {
+			continue
+		}
+		require.Equal(t, send.LocalAddr().String(), from.String())
+		seq, err := strconv.Atoi(string(buf[:n]))
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, seq, next, "datagrams arrive in order, each once")
+		next = seq + 1
+		got++
+	}
+	// 750 expected; the binomial standard deviation is about 14.
+	require.InDelta(t, total*0.75, got, 70, "received %d of %d at 25%% loss", got, total)
 }

@@ -43,6 +43,7 @@
 //	/tmp/loadgen                                   # hold 1000, pull 200, both targets
 //	/tmp/loadgen -peers 1000,2000 -pull 200 -json /tmp/loadgen.json
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5         # pullers paced as 1.5 Mbit/s players
+//	/tmp/loadgen -pull 200 -pull-mbps 1.5 -loss 0.02   # ... on a link losing 2 % of packets
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
 //	/tmp/loadgen -target superpeer -tracker embedded
 //	/tmp/loadgen -peers 1000 -pull 0 -profile /tmp/prof   # pprof heap, goroutine, CPU
@@ -104,6 +105,7 @@ func run() int {
 		segSize     = flag.Int("segment-size", 1<<20, "bytes per segment")
 		gens        = flag.String("generations", "2.2,2.3", "browser generations, spread over the swarms")
 		sockets     = flag.Int("browser-sockets", -1, "UDP sockets (ICE muxes) shared by the simulated browsers; 0: a socket per connection (default 4, or 0 with -udp-port)")
+		loss        = flag.Float64("loss", 0, "fraction of the datagrams each simulated browser receives that is dropped at random, a lossy last mile (needs -browser-sockets > 0)")
 		joinTimeout = flag.Duration("join-timeout", 5*time.Second, "per announce: wait this long for a data channel before announcing again")
 		attempts    = flag.Int("attempts", 5, "announces per browser before it counts as failed")
 		spBin       = flag.String("superpeer-bin", "", "cmd/superpeer binary (default: go build ./cmd/superpeer)")
@@ -177,6 +179,9 @@ func run() int {
 			*sockets = 0
 		}
 	}
+	if *loss < 0 || *loss >= 1 || (*loss > 0 && *sockets == 0) {
+		err = errors.New("want 0 <= -loss < 1, and -browser-sockets > 0 with -loss")
+	}
 	if *rate <= 0 || *attempts < 1 {
 		err = errors.New("want -rate > 0, -attempts >= 1")
 	}
@@ -231,7 +236,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		return 1
 	}
-	apis, closers, err := browserAPIs(*sockets)
+	apis, closers, err := browserAPIs(*sockets, *loss)
 	defer func() {
 		for _, c := range closers {
 			_ = c.Close()
@@ -337,6 +342,9 @@ func run() int {
 	if *pullMbps > 0 {
 		pacing = fmt.Sprintf("paced at %g Mbit/s each", *pullMbps)
 	}
+	if *loss > 0 {
+		pacing += fmt.Sprintf(", %g%% of received datagrams dropped", *loss*100)
+	}
 	header := fmt.Sprintf("Machine: %s\nTargets: GOMAXPROCS=%d, cpus %q, tracker %s, superpeer udp_port %d; stream %d×%d×%d B; arrivals %.0f/s; idle window %s; pull window %s, pullers %s.",
 		machineSummary(), *gomaxprocs, *cpus, *trackerKind, *udpPort, spec.variants, spec.segments, spec.segSize, *rate, *idle, *duration, pacing)
 	printReport(os.Stdout, header, results)
@@ -345,7 +353,7 @@ func run() int {
 			"targets": order, "peers": sizes, "pull": *pull, "duration": duration.String(), "idle": idle.String(),
 			"rate": *rate, "pull_mbps": *pullMbps, "gomaxprocs": *gomaxprocs, "cpus": *cpus, "tracker": *trackerKind, "udp_port": *udpPort,
 			"seed_offers": *seedOffers, "variants": spec.variants, "segments": spec.segments, "segment_size": spec.segSize,
-			"generations": *gens, "browser_sockets": *sockets,
+			"generations": *gens, "browser_sockets": *sockets, "loss": *loss,
 		}
 		if err := writeJSON(*jsonOut, cfg, results); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
