@@ -464,6 +464,30 @@ func (c *browserConn) readAnnouncement() error {
 	return errors.New("no announcement")
 }
 
+// watchAnnouncements reads the channel until ctx ends and records in seen[i]
+// when an announcement first listed segment from+i. seen is this browser's
+// alone until watchAnnouncements returns.
+func (b *browser) watchAnnouncements(ctx context.Context, from int64, seen []time.Time) {
+	for ctx.Err() == nil {
+		cmd, _, err := b.conn.next()
+		if errors.Is(err, errStall) {
+			continue // nothing to announce for 2 s
+		}
+		if err != nil {
+			return
+		}
+		if cmd == nil || cmd.Type != wire.SegmentsAnnouncement {
+			continue
+		}
+		now := time.Now()
+		for _, id := range cmd.Loaded {
+			if i := id - from; i >= 0 && i < int64(len(seen)) && seen[i].IsZero() {
+				seen[i] = now
+			}
+		}
+	}
+}
+
 func (c *browserConn) send(cmd wire.Command) error {
 	frames, err := wire.EncodeCommand(cmd, 0)
 	if err != nil {

@@ -94,6 +94,56 @@ func TestOriginContent(t *testing.T) {
 	require.Len(t, seen, 4)
 }
 
+// TestLiveOrigin checks the live stream: playlists without an end that
+// gain a segment per publish, segments served only once published, and the
+// time each was first sent whole.
+func TestLiveOrigin(t *testing.T) {
+	spec := mediaSpec{variants: 1, segments: 2, segSize: 4096, duration: 4, live: 2}
+	require.NoError(t, spec.validate())
+	require.Error(t, mediaSpec{variants: 1, segments: 250, segSize: 4096, live: 6}.validate())
+	o, err := newOrigin(spec)
+	require.NoError(t, err)
+	defer o.close()
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(o.url + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, b
+	}
+
+	_, media := get("/vod/v0/index.m3u8")
+	require.NotContains(t, string(media), "#EXT-X-ENDLIST")
+	require.NotContains(t, string(media), "PLAYLIST-TYPE")
+	require.Equal(t, 2, strings.Count(string(media), "#EXTINF"))
+	code, _ := get("/vod/v0/s2.ts")
+	require.Equal(t, http.StatusNotFound, code, "not published yet")
+	for s := range 2 {
+		get("/vod/v0/s" + strconv.Itoa(s) + ".ts")
+	}
+	require.True(t, o.complete())
+
+	require.Equal(t, 2, o.publish())
+	require.False(t, o.complete(), "the new segment is not fetched yet")
+	_, media = get("/vod/v0/index.m3u8")
+	require.Contains(t, string(media), "s2.ts")
+	before := time.Now()
+	code, b := get("/vod/v0/s2.ts")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, o.hashes[0][2], sha256.Sum256(b))
+	at, ok := o.fetchedAt(0, 2)
+	require.True(t, ok)
+	require.False(t, at.Before(before))
+	require.True(t, o.complete())
+
+	require.Equal(t, 3, o.publish())
+	require.Equal(t, -1, o.publish(), "all published")
+	o.reset()
+	_, media = get("/vod/v0/index.m3u8")
+	require.Equal(t, 2, strings.Count(string(media), "#EXTINF"), "a new target starts from the first segments")
+}
+
 func TestSuperpeerConfigParses(t *testing.T) {
 	o := targetOptions{trackerKind: "embedded", interval: time.Minute, maxPeers: 3000, cacheBytes: 120 << 20,
 		udpPort: 7882, originURL: "http://127.0.0.1:1/vod/master.m3u8"}

@@ -45,6 +45,8 @@
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5         # pullers paced as 1.5 Mbit/s players
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5 -loss 0.02   # ... on a link losing 2 % of packets
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
+//	/tmp/loadgen -target superpeer -variants 1 -generations 2.3 -peers 1000 -pull 0 -live 10
+//	                                               # new live segments → 1,000 browsers' announcements
 //	/tmp/loadgen -target superpeer -tracker embedded
 //	/tmp/loadgen -peers 1000 -pull 0 -profile /tmp/prof   # pprof heap, goroutine, CPU
 //	/tmp/loadgen -soak 61m -soak-peers 100                # churn soak: RSS, goroutines, fds stay flat
@@ -105,6 +107,7 @@ func run() int {
 		segSize     = flag.Int("segment-size", 1<<20, "bytes per segment")
 		gens        = flag.String("generations", "2.2,2.3", "browser generations, spread over the swarms")
 		sockets     = flag.Int("browser-sockets", -1, "UDP sockets (ICE muxes) shared by the simulated browsers; 0: a socket per connection (default 4, or 0 with -udp-port)")
+		live        = flag.Int("live", 0, "make the stream live and publish this many segments, one per target duration (4 s), after the idle window; reports how long each took to reach every held browser's announcement (superpeer only)")
 		loss        = flag.Float64("loss", 0, "fraction of the datagrams each simulated browser receives that is dropped at random, a lossy last mile (needs -browser-sockets > 0)")
 		joinTimeout = flag.Duration("join-timeout", 5*time.Second, "per announce: wait this long for a data channel before announcing again")
 		attempts    = flag.Int("attempts", 5, "announces per browser before it counts as failed")
@@ -147,7 +150,7 @@ func run() int {
 		return 0
 	}
 
-	spec := mediaSpec{variants: *variants, segments: *segments, segSize: *segSize, duration: 4}
+	spec := mediaSpec{variants: *variants, segments: *segments, segSize: *segSize, duration: 4, live: *live}
 	sizes, err := parseSizes(*peers)
 	if err == nil {
 		err = spec.validate()
@@ -160,6 +163,9 @@ func run() int {
 		order = []string{*targets}
 	default:
 		err = fmt.Errorf("-target %q: want superpeer, pion or both", *targets)
+	}
+	if *live > 0 && *targets != "superpeer" {
+		err = errors.New("-live needs -target superpeer: the plain pion seed loads its stream once")
 	}
 	if *trackerKind != "go" && *trackerKind != "embedded" {
 		err = fmt.Errorf("-tracker %q: want go or embedded", *trackerKind)
@@ -264,7 +270,8 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		return 1
 	}
-	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs}
+	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs,
+		publish: time.Duration(spec.duration * float64(time.Second))}
 	if *pullMbps > 0 {
 		rc.pullEvery = time.Duration(float64(spec.segSize*8) / (*pullMbps * 1e6) * float64(time.Second))
 	}
@@ -353,7 +360,7 @@ func run() int {
 			"targets": order, "peers": sizes, "pull": *pull, "duration": duration.String(), "idle": idle.String(),
 			"rate": *rate, "pull_mbps": *pullMbps, "gomaxprocs": *gomaxprocs, "cpus": *cpus, "tracker": *trackerKind, "udp_port": *udpPort,
 			"seed_offers": *seedOffers, "variants": spec.variants, "segments": spec.segments, "segment_size": spec.segSize,
-			"generations": *gens, "browser_sockets": *sockets, "loss": *loss,
+			"generations": *gens, "browser_sockets": *sockets, "loss": *loss, "live": *live,
 		}
 		if err := writeJSON(*jsonOut, cfg, results); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)

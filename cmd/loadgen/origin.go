@@ -16,31 +16,35 @@ import (
 	"time"
 )
 
-// mediaSpec is the synthetic HLS VOD stream the origin serves: variants ×
-// segments of segSize bytes each.
+// mediaSpec is the synthetic HLS stream the origin serves: variants ×
+// segments of segSize bytes each. With live > 0 it is a live stream instead
+// of a VOD: the playlists start with segments and gain live more, one at a
+// time, as the origin publishes them.
 type mediaSpec struct {
 	variants int
 	segments int
 	segSize  int
 	duration float64 // EXTINF seconds
+	live     int
 }
 
 func (m mediaSpec) validate() error {
 	switch {
 	case m.variants < 1 || m.variants > 32:
 		return errors.New("want 1 <= -variants <= 32")
-	case m.segments < 1 || m.segments > 255:
-		// 255: one announcement block (protocol-v2 §5.3), and the VOD ids are 0..segments-1.
-		return errors.New("want 1 <= -segments <= 255")
+	case m.segments < 1 || m.segments+m.live > 255 || m.live < 0:
+		// 255: one announcement block (protocol-v2 §5.3), and the ids are 0..segments+live-1.
+		return errors.New("want 1 <= -segments, 0 <= -live, -segments + -live <= 255")
 	case m.segSize < 1024 || m.segSize > 32<<20:
 		return errors.New("want 1 KiB <= -segment-size <= 32 MiB")
 	}
 	return nil
 }
 
-// uniqueBytes is the size of every segment of every variant.
+// uniqueBytes is the size of every segment of every variant, the live ones
+// included.
 func (m mediaSpec) uniqueBytes() int64 {
-	return int64(m.variants) * int64(m.segments) * int64(m.segSize)
+	return int64(m.variants) * int64(m.segments+m.live) * int64(m.segSize)
 }
 
 // segmentData is the content of segment seg of variant v: a ChaCha8 stream
@@ -68,13 +72,20 @@ func (m mediaSpec) masterPlaylist() string {
 	return b.String()
 }
 
-func (m mediaSpec) mediaPlaylist() string {
+// mediaPlaylist lists the first n segments: all of a VOD, the published ones
+// of a live stream (which has no end yet, so no ENDLIST).
+func (m mediaSpec) mediaPlaylist(n int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n", int(m.duration+0.999))
-	for s := range m.segments {
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", int(m.duration+0.999))
+	if m.live == 0 {
+		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+	}
+	for s := range n {
 		fmt.Fprintf(&b, "#EXTINF:%.3f,\ns%d.ts\n", m.duration, s)
 	}
-	b.WriteString("#EXT-X-ENDLIST\n")
+	if m.live == 0 {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
 	return b.String()
 }
 
@@ -87,19 +98,22 @@ type origin struct {
 	hashes [][][32]byte
 	srv    *http.Server
 
-	segBytes atomic.Int64 // segment bytes sent since the last reset
-	mu       sync.Mutex
-	fetched  map[[2]int]bool // segments sent at least once since the last reset
+	segBytes  atomic.Int64 // segment bytes sent since the last reset
+	published atomic.Int64 // segments per variant in the playlists
+	mu        sync.Mutex
+	fetched   map[[2]int]time.Time // when each segment was first sent whole since the last reset
 }
 
 func newOrigin(spec mediaSpec) (*origin, error) {
-	o := &origin{spec: spec, fetched: map[[2]int]bool{}}
+	o := &origin{spec: spec, fetched: map[[2]int]time.Time{}}
+	o.published.Store(int64(spec.segments))
+	total := spec.segments + spec.live
 	o.data = make([][][]byte, spec.variants)
 	o.hashes = make([][][32]byte, spec.variants)
 	for v := range spec.variants {
-		o.data[v] = make([][]byte, spec.segments)
-		o.hashes[v] = make([][32]byte, spec.segments)
-		for s := range spec.segments {
+		o.data[v] = make([][]byte, total)
+		o.hashes[v] = make([][32]byte, total)
+		for s := range total {
 			o.data[v][s] = segmentData(v, s, spec.segSize)
 			o.hashes[v][s] = sha256.Sum256(o.data[v][s])
 		}
@@ -123,19 +137,41 @@ func (o *origin) close() {
 	_ = o.srv.Shutdown(ctx)
 }
 
-// reset starts counting for a new target.
+// reset starts counting for a new target, and a live stream again from its
+// first segments.
 func (o *origin) reset() {
 	o.segBytes.Store(0)
+	o.published.Store(int64(o.spec.segments))
 	o.mu.Lock()
-	o.fetched = map[[2]int]bool{}
+	o.fetched = map[[2]int]time.Time{}
 	o.mu.Unlock()
 }
 
-// complete reports whether every segment was sent at least once since reset.
+// complete reports whether every published segment was sent at least once
+// since reset.
 func (o *origin) complete() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.fetched) == o.spec.variants*o.spec.segments
+	return len(o.fetched) == o.spec.variants*int(o.published.Load())
+}
+
+// publish adds the next segment of a live stream to every variant's
+// playlist and returns its number (-1 when all are published).
+func (o *origin) publish() int {
+	n := o.published.Load()
+	if n >= int64(o.spec.segments+o.spec.live) {
+		return -1
+	}
+	o.published.Store(n + 1)
+	return int(n)
+}
+
+// fetchedAt reports when segment s of variant v was first sent whole.
+func (o *origin) fetchedAt(v, s int) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	at, ok := o.fetched[[2]int{v, s}]
+	return at, ok
 }
 
 // parsePath maps /vod/master.m3u8, /vod/v<V>/index.m3u8 and /vod/v<V>/s<S>.ts.
@@ -163,7 +199,7 @@ func (m mediaSpec) parsePath(p string) (kind string, v, s int, ok bool) {
 		return "", 0, 0, false
 	}
 	s, err = strconv.Atoi(num)
-	if err != nil || s < 0 || s >= m.segments {
+	if err != nil || s < 0 || s >= m.segments+m.live {
 		return "", 0, 0, false
 	}
 	return "segment", v, s, true
@@ -181,14 +217,26 @@ func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(o.spec.masterPlaylist()))
 	case "media":
 		w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
-		_, _ = w.Write([]byte(o.spec.mediaPlaylist()))
+		_, _ = w.Write([]byte(o.spec.mediaPlaylist(int(o.published.Load()))))
 	case "segment":
+		if s >= int(o.published.Load()) {
+			http.NotFound(w, r) // not published yet
+			return
+		}
 		w.Header().Set("Content-Type", "video/mp2t")
 		w.Header().Set("Content-Length", strconv.Itoa(len(o.data[v][s])))
-		n, _ := w.Write(o.data[v][s])
+		n, err := w.Write(o.data[v][s])
 		o.segBytes.Add(int64(n))
+		if err != nil {
+			return
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush() // the last bytes are on their way when the time is taken
+		}
 		o.mu.Lock()
-		o.fetched[[2]int{v, s}] = true
+		if _, ok := o.fetched[[2]int{v, s}]; !ok {
+			o.fetched[[2]int{v, s}] = time.Now()
+		}
 		o.mu.Unlock()
 	}
 }

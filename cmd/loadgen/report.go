@@ -17,6 +17,10 @@ func figureLine(r result) string {
 	if r.HeapKiBPerPeer > 0 {
 		s += fmt.Sprintf(" (heap %.1f + stacks %.1f KiB/peer)", r.HeapKiBPerPeer, r.StackKiBPerPeer)
 	}
+	if a := r.Announce; a != nil {
+		s += fmt.Sprintf("; live announce p50/p99/max %.1f/%.1f/%.1f ms over %d browser×segment pairs, %d missing, %.0f µs CPU each",
+			a.P50Ms, a.P99Ms, a.MaxMs, a.Samples, a.Missing, a.CPUUsPerAnnounce)
+	}
 	if p := r.Pull; p != nil {
 		s += fmt.Sprintf("; pull %.0f Mbit/s at %.2f cores = %.0f Mbit/s/core, latency p50/p99 %.0f/%.0f ms, %d stalls, %d bad, %d errors",
 			p.Mbps, p.CPUCores, p.MbpsPerCore, p.LatP50Ms, p.LatP99Ms, p.Stalls, p.BadBytes, p.Errors)

@@ -21,6 +21,7 @@ type runConfig struct {
 	idle        time.Duration // idle CPU window
 	duration    time.Duration // pull window
 	pullEvery   time.Duration // each puller's request interval; 0: back to back
+	publish     time.Duration // live: interval between the segments published
 	joinTimeout time.Duration
 	attempts    int
 	certs       []webrtc.Certificate
@@ -58,7 +59,24 @@ type result struct {
 	UniqueBytes     int64   `json:"unique_bytes"`
 	OriginRatio     float64 `json:"origin_ratio"`
 
-	Pull *pullResult `json:"pull,omitempty"`
+	Pull     *pullResult     `json:"pull,omitempty"`
+	Announce *announceResult `json:"announce,omitempty"`
+}
+
+// announceResult is how long new live segments took to reach the held
+// browsers: from the origin's sending a segment's last byte to the target
+// to each browser's receiving the first announcement that lists it.
+type announceResult struct {
+	Segments int     `json:"segments"` // published per variant
+	Samples  int     `json:"samples"`  // (browser, segment) pairs announced
+	Missing  int     `json:"missing"`  // pairs never announced (or never fetched)
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	// CPUUsPerAnnounce is the target's CPU time over the phase, less its
+	// idle rate, per (browser, segment) pair: the fetches of the segments
+	// included, so an upper bound of the cost of one announcement.
+	CPUUsPerAnnounce float64 `json:"cpu_us_per_announce"`
 }
 
 type pullResult struct {
@@ -154,7 +172,8 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	if err != nil {
 		return r, err
 	}
-	profileIdle := t.profiling && !pull // a pull run profiles its pull window
+	// A pull run profiles its pull window, a live run its announce phase.
+	profileIdle := t.profiling && !pull && org.spec.live == 0
 	if profileIdle {
 		_ = syscall.Kill(t.pid, syscall.SIGUSR1) // start the idle CPU profile
 	}
@@ -192,6 +211,12 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 		}
 	}
 
+	if org.spec.live > 0 && len(held) > 0 {
+		r.Announce, err = announcePhase(ctx, t, held, org, rc, r.IdleCPUCores+r.BaseCPUCores, t.profiling && !pull)
+		if err != nil {
+			return r, err
+		}
+	}
 	if pull && len(held) > 0 {
 		r.Pull, err = pullPhase(ctx, t, held, org, rc)
 		if err != nil {
@@ -201,6 +226,69 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	r.OriginBytes = org.segBytes.Load()
 	r.OriginRatio = float64(r.OriginBytes) / float64(r.UniqueBytes)
 	return r, nil
+}
+
+// announcePhase publishes the live segments one every rc.publish while every
+// held browser watches its announcements, then reports how long each
+// segment took from the origin to each browser. A pair not announced within
+// three intervals after the last publish counts as missing. With profile,
+// the target's CPU and heap profiles cover the phase.
+func announcePhase(ctx context.Context, t *target, held []*browser, org *origin, rc runConfig, idleCores float64, profile bool) (*announceResult, error) {
+	from, n := int64(org.spec.segments), org.spec.live
+	seen := make([][]time.Time, len(held))
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, b := range held {
+		seen[i] = make([]time.Time, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.watchAnnouncements(wctx, from, seen[i])
+		}()
+	}
+	logf("publishing %d live segments, one every %s, to %d browsers", n, rc.publish, len(held))
+	p0, err := sampleProc(t.pid, t.metricsURL)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return nil, err
+	}
+	if profile {
+		_ = syscall.Kill(t.pid, syscall.SIGUSR1)
+	}
+	for org.publish() >= 0 {
+		sleep(ctx, rc.publish)
+	}
+	sleep(ctx, 3*rc.publish)
+	p1, err := sampleProc(t.pid, t.metricsURL)
+	if profile {
+		_ = syscall.Kill(t.pid, syscall.SIGUSR2)
+	}
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+
+	ar := &announceResult{Segments: n}
+	var lat []time.Duration
+	for i, b := range held {
+		for k, at := range seen[i] {
+			fetched, ok := org.fetchedAt(b.sw.variant, int(from)+k)
+			if at.IsZero() || !ok {
+				ar.Missing++
+				continue
+			}
+			lat = append(lat, at.Sub(fetched))
+		}
+	}
+	ar.Samples = len(lat)
+	ar.P50Ms, ar.P99Ms, ar.MaxMs = percentileMs(lat, 50), percentileMs(lat, 99), percentileMs(lat, 100)
+	if ar.Samples > 0 {
+		busy := (p1.cpu - p0.cpu).Seconds() - idleCores*p1.at.Sub(p0.at).Seconds()
+		ar.CPUUsPerAnnounce = max(0, busy) / float64(ar.Samples) * 1e6
+	}
+	return ar, nil
 }
 
 // pullPhase has every held browser pull back to back; after a 2 s warm-up
