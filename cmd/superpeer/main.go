@@ -155,6 +155,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		Logger:   log,
 		Registry: newRegistry(),
 		Version:  buildVersion(),
+		// Paced like the main command, so that the demo's metrics and
+		// dashboards show what production does.
+		GCHeadroom: gcpace.FromGOGC(os.Getenv("GOGC")),
 		Listening: func(url string) {
 			fmt.Fprintf(stdout, "superpeer demo: open %s in a browser (Ctrl-C stops)\n", url)
 		},

@@ -70,6 +70,9 @@ type Options struct {
 	Version string
 	// Listening, if set, is called with the page URL once the demo serves.
 	Listening func(pageURL string)
+	// GCHeadroom is seeder.Options.GCHeadroom: above 0, superpeer paces the
+	// collector around its segment cache as it does in production.
+	GCHeadroom float64
 }
 
 // Run serves the demo until ctx ends.
@@ -111,7 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 	cfg.Cache.MaxBytes = 64 << 20
 	cfg.Streams = streams(local)
 	s, err := seeder.New(cfg, seeder.Options{Logger: opts.Logger, Registry: opts.Registry, Version: opts.Version,
-		TrackerServerURL: "ws://" + local + "/tracker"})
+		TrackerServerURL: "ws://" + local + "/tracker", GCHeadroom: opts.GCHeadroom})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -133,7 +133,7 @@ func TestRunServesEverything(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Addr: "127.0.0.1:0", Logger: zerolog.New(zerolog.NewTestWriter(t)), Registry: prometheus.NewRegistry(),
-			Version: "test", Listening: func(u string) { urls <- u }})
+			Version: "test", GCHeadroom: 1, Listening: func(u string) { urls <- u }})
 	}()
 	base := strings.TrimSuffix(<-urls, "/")
 	defer func() {
@@ -193,6 +193,7 @@ func TestRunServesEverything(t *testing.T) {
 	require.Contains(t, metrics, `superpeer_stream_ready{stream="demo-vod"} 1`)
 	require.Contains(t, metrics, `superpeer_stream_ready{stream="demo-dash"} 1`)
 	require.Contains(t, metrics, "superpeer_tracker_server_connections 1")
+	require.Regexp(t, `(?m)^superpeer_gc_percent [1-9]`, metrics, "the demo paces the collector as production does")
 	if _, err := fs.Stat(thirdpartyFiles, "thirdparty/hls.mjs"); err == nil {
 		code, _ = fetch("/thirdparty/hls.mjs")
 		require.Equal(t, http.StatusOK, code)
