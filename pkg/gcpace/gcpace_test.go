@@ -61,19 +61,8 @@ func TestRunPacesAroundPinnedHeap(t *testing.T) {
 	for i := range cache {
 		cache[i] = byte(i)
 	}
-	pinned := func() int64 { return int64(len(cache)) }
-	chosen := make(chan int, 64)
-	cfg := DefaultConfig(pinned)
-	cfg.Interval = 10 * time.Millisecond
-	cfg.Set = func(p int) {
-		select {
-		case chosen <- p:
-		default:
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); Run(ctx, cfg) }()
+	cfg := DefaultConfig(func() int64 { return int64(len(cache)) })
+	chosen, stop := startRun(cfg)
 	runtime.GC()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -94,8 +83,7 @@ func TestRunPacesAroundPinnedHeap(t *testing.T) {
 		t.Errorf("GC percent while paced = %d, want < 10", got)
 	}
 	debug.SetGCPercent(5)
-	cancel()
-	<-done
+	stop()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent after Run = %d, want the 100 it found", got)
 	}
@@ -121,21 +109,10 @@ func TestRunBoundsHeadroomByAllocationRate(t *testing.T) {
 		{0, 100, 100},
 	} {
 		cfg := DefaultConfig(func() int64 { return 0 })
-		cfg.Interval = 10 * time.Millisecond
 		cfg.Window = c.window
-		chosen := make(chan int, 256)
-		cfg.Set = func(p int) {
-			select {
-			case chosen <- p:
-			default:
-			}
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); Run(ctx, cfg) }()
+		chosen, stop := startRun(cfg)
 		time.Sleep(300 * time.Millisecond) // the rate settles on the idle heap
-		cancel()
-		<-done
+		stop()
 		var got int
 		for len(chosen) > 0 {
 			got = <-chosen
@@ -145,4 +122,22 @@ func TestRunBoundsHeadroomByAllocationRate(t *testing.T) {
 		}
 	}
 	runtime.KeepAlive(live)
+}
+
+// startRun runs the pacer with cfg every 10 ms and returns the GC percents
+// it sets, as they are set (a full channel drops the newest), and a stop
+// function that returns once Run has.
+func startRun(cfg Config) (<-chan int, func()) {
+	chosen := make(chan int, 256)
+	cfg.Interval = 10 * time.Millisecond
+	cfg.Set = func(p int) {
+		select {
+		case chosen <- p:
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); Run(ctx, cfg) }()
+	return chosen, func() { cancel(); <-done }
 }
