@@ -230,13 +230,17 @@ func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush() // the last bytes are on their way when the time is taken
-		}
+		// Recorded before the last buffered bytes are flushed, so that
+		// whoever has read the whole body finds the segment counted.
+		// Write has already handed all but the buffer's last few KiB to
+		// the connection.
 		o.mu.Lock()
 		if _, ok := o.fetched[[2]int{v, s}]; !ok {
 			o.fetched[[2]int{v, s}] = time.Now()
 		}
 		o.mu.Unlock()
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 	}
 }
