@@ -134,6 +134,12 @@ type WebRTCConfig struct {
 	BufferLow  ByteSize `yaml:"buffer_low"`
 	// ConnectTimeout bounds offer/answer, ICE and the data channel opening.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// SendBatching queues outgoing datagrams and sends them in batches,
+	// with UDP segmentation offload where the kernel allows it.
+	SendBatching bool `yaml:"send_batching"`
+	// SendQueue bounds the bytes one UDP socket may have queued for the
+	// batch sender; writers wait beyond it.
+	SendQueue ByteSize `yaml:"send_queue"`
 }
 
 // HTTPConfig is the admin listener.
@@ -263,6 +269,8 @@ func DefaultConfig() Config {
 			BufferLow:      512 << 10,
 			ConnectTimeout: 30 * time.Second,
 			TCPMaxPerIP:    64,
+			SendBatching:   true,
+			SendQueue:      256 << 10,
 		},
 		TrackerServer: TrackerServerConfig{
 			Interval:          60 * time.Second,
@@ -630,6 +638,9 @@ func (c *Config) validate() ConfigErrors {
 	}
 	if c.WebRTC.ConnectTimeout < time.Second {
 		bad("webrtc.connect_timeout", "must be at least 1s, got %s", c.WebRTC.ConnectTimeout)
+	}
+	if q := c.WebRTC.SendQueue; q < 64<<10 || q > 64<<20 {
+		bad("webrtc.send_queue", "must be between 64KiB and 64MiB, got %s", q)
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

@@ -52,7 +52,7 @@ func TestLoadBadConfigs(t *testing.T) {
 	}{
 		{"bad-unknown-key.yaml", "testdata/config/bad-unknown-key.yaml:3: webrtc.ice_server: unknown key " +
 			"(known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, " +
-			"max_message_size, public_ips, tcp_max_per_ip, tcp_port, udp_port)\n" +
+			"max_message_size, public_ips, send_batching, send_queue, tcp_max_per_ip, tcp_port, udp_port)\n" +
 			"testdata/config/bad-unknown-key.yaml:7: streams[0].swarmid: unknown key (known here: allow_private, allowed_origins, generations, id, swarm_id, url)"},
 		{"bad-allowed-origins.yaml", "testdata/config/bad-allowed-origins.yaml:6: streams[0].allowed_origins[1]: \"https://cdn.example.com/live/\" is not an origin: want scheme://host[:port] without path, query or fragment\n" +
 			"testdata/config/bad-allowed-origins.yaml:7: streams[0].allowed_origins[2]: \"cdn.example.com\" is not an origin: want an absolute http(s) url such as https://cdn.example.com\n" +
@@ -68,7 +68,7 @@ func TestLoadBadConfigs(t *testing.T) {
 			"testdata/config/bad-same-swarm.yaml:11: streams[3].swarm_id: streams[2] has the same swarm (\"shared\"); give each stream its own url or swarm_id"},
 		// Every problem of a file at once, in line order, and no second document.
 		{"bad-several.yaml", "testdata/config/bad-several.yaml:3: origin.concurrency: cannot unmarshal !!str `many` into int\n" +
-			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, tcp_max_per_ip, tcp_port, udp_port)\n" +
+			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, send_batching, send_queue, tcp_max_per_ip, tcp_port, udp_port)\n" +
 			"testdata/config/bad-several.yaml:6: peers.max_per_swarm: must be between 1 and peers.max (0), got 500\n" +
 			"testdata/config/bad-several.yaml:7: peers.max: must be at least 1, got 0\n" +
 			"testdata/config/bad-several.yaml:10: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +

@@ -1,8 +1,12 @@
 package seeder
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/superpeer/superpeer/pkg/udpbatch"
 )
 
 // metrics are the seeder's collectors. Labels are bounded: stream is a
@@ -34,11 +38,17 @@ type metrics struct {
 	assigned       *prometheus.GaugeVec
 	reloadOK       prometheus.Gauge
 	reloadTime     prometheus.Gauge
+	udpSend        *udpSendCollector
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
+	udp := &udpSendCollector{}
+	if reg != nil {
+		reg.MustRegister(udp)
+	}
 	return &metrics{
+		udpSend: udp,
 		sentBytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_p2p_sent_bytes_total",
 			Help: "Segment bytes delivered to browser peers over WebRTC.",
@@ -176,4 +186,64 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		cacheRejected:  m.cacheRejected.With(l),
 		ready:          m.streamReady.With(l),
 	}
+}
+
+// udpSendCollector exports the UDP batch sender's totals, once there is one
+// (webrtc.send_batching).
+type udpSendCollector struct {
+	mu     sync.Mutex
+	sender *udpbatch.Sender
+	limit  int64
+}
+
+var (
+	udpDatagramsDesc = prometheus.NewDesc("superpeer_udp_sent_datagrams_total",
+		"UDP datagrams handed to the kernel by the batch sender (webrtc.send_batching).", nil, nil)
+	udpCallsDesc = prometheus.NewDesc("superpeer_udp_send_calls_total",
+		"Send system calls that carried them: datagrams ÷ calls is the mean batch.", nil, nil)
+	udpErrorsDesc = prometheus.NewDesc("superpeer_udp_send_errors_total",
+		"Datagrams the kernel refused to send (dropped, as UDP may; SCTP resends them).", nil, nil)
+	udpWaitsDesc = prometheus.NewDesc("superpeer_udp_send_queue_waits_total",
+		"Writes that waited because their socket had webrtc.send_queue bytes queued.", nil, nil)
+	udpQueuedDesc = prometheus.NewDesc("superpeer_udp_send_queued_bytes",
+		"Bytes queued for the batch sender now, over every socket.", nil, nil)
+	udpLimitDesc = prometheus.NewDesc("superpeer_udp_send_queue_limit_bytes",
+		"webrtc.send_queue: the bytes one socket may have queued.", nil, nil)
+	udpGSODesc = prometheus.NewDesc("superpeer_udp_gso",
+		"1 while batches leave with UDP segmentation offload (one sendmsg per run of datagrams), 0 when the kernel or device refuses it.", nil, nil)
+)
+
+func (c *udpSendCollector) set(s *udpbatch.Sender, limit int64) {
+	c.mu.Lock()
+	c.sender, c.limit = s, limit
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *udpSendCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{udpDatagramsDesc, udpCallsDesc, udpErrorsDesc, udpWaitsDesc, udpQueuedDesc, udpLimitDesc, udpGSODesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *udpSendCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	s, limit := c.sender, c.limit
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	st := s.Stats()
+	gso := 0.0
+	if st.GSO {
+		gso = 1
+	}
+	ch <- prometheus.MustNewConstMetric(udpDatagramsDesc, prometheus.CounterValue, float64(st.Datagrams))
+	ch <- prometheus.MustNewConstMetric(udpCallsDesc, prometheus.CounterValue, float64(st.Syscalls))
+	ch <- prometheus.MustNewConstMetric(udpErrorsDesc, prometheus.CounterValue, float64(st.Errors))
+	ch <- prometheus.MustNewConstMetric(udpWaitsDesc, prometheus.CounterValue, float64(st.QueueWaits))
+	ch <- prometheus.MustNewConstMetric(udpQueuedDesc, prometheus.GaugeValue, float64(st.QueuedBytes))
+	ch <- prometheus.MustNewConstMetric(udpLimitDesc, prometheus.GaugeValue, float64(limit))
+	ch <- prometheus.MustNewConstMetric(udpGSODesc, prometheus.GaugeValue, gso)
 }
