@@ -239,11 +239,19 @@ func (c *udpSendCollector) Collect(ch chan<- prometheus.Metric) {
 	if st.GSO {
 		gso = 1
 	}
-	ch <- prometheus.MustNewConstMetric(udpDatagramsDesc, prometheus.CounterValue, float64(st.Datagrams))
-	ch <- prometheus.MustNewConstMetric(udpCallsDesc, prometheus.CounterValue, float64(st.Syscalls))
-	ch <- prometheus.MustNewConstMetric(udpErrorsDesc, prometheus.CounterValue, float64(st.Errors))
-	ch <- prometheus.MustNewConstMetric(udpWaitsDesc, prometheus.CounterValue, float64(st.QueueWaits))
-	ch <- prometheus.MustNewConstMetric(udpQueuedDesc, prometheus.GaugeValue, float64(st.QueuedBytes))
-	ch <- prometheus.MustNewConstMetric(udpLimitDesc, prometheus.GaugeValue, float64(limit))
-	ch <- prometheus.MustNewConstMetric(udpGSODesc, prometheus.GaugeValue, gso)
+	for _, m := range []struct {
+		d *prometheus.Desc
+		t prometheus.ValueType
+		v float64
+	}{
+		{udpDatagramsDesc, prometheus.CounterValue, float64(st.Datagrams)},
+		{udpCallsDesc, prometheus.CounterValue, float64(st.Syscalls)},
+		{udpErrorsDesc, prometheus.CounterValue, float64(st.Errors)},
+		{udpWaitsDesc, prometheus.CounterValue, float64(st.QueueWaits)},
+		{udpQueuedDesc, prometheus.GaugeValue, float64(st.QueuedBytes)},
+		{udpLimitDesc, prometheus.GaugeValue, float64(limit)},
+		{udpGSODesc, prometheus.GaugeValue, gso},
+	} {
+		ch <- prometheus.MustNewConstMetric(m.d, m.t, m.v)
+	}
 }

@@ -3,7 +3,6 @@ package udpbatch
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -47,9 +46,5 @@ func putCmsgHeader(b []byte, level, typ, length int) {
 // gsoUnsupported reports whether err means the path cannot offload
 // segmentation at all (EIO: the device has no checksum offload).
 func gsoUnsupported(err error) bool {
-	var se *net.OpError
-	if errors.As(err, &se) {
-		err = se.Err
-	}
 	return errors.Is(err, unix.EIO)
 }

@@ -343,8 +343,12 @@ func (c *Conn) send(buf []byte, q []datagram) {
 	}
 }
 
-// count records one send call of n datagrams.
+// count records one send call of n datagrams. A socket closed under a
+// batch (its browser gone) is not the network refusing: not an error.
 func (s *Sender) count(err error, n int) {
+	if errors.Is(err, net.ErrClosed) {
+		return
+	}
 	s.syscalls.Add(1)
 	if err != nil {
 		s.errs.Add(uint64(n))

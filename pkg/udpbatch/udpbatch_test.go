@@ -255,6 +255,26 @@ func TestQueueDrains(t *testing.T) {
 	receive(t, r, sizes, seqs)
 }
 
+// TestClosedUnderBatch: a socket closed while its batch waits (a browser
+// gone) drops the batch without counting send errors, which are for the
+// network refusing datagrams.
+func TestClosedUnderBatch(t *testing.T) {
+	s := newSender(Options{}, false)
+	defer s.Close()
+	to := addrOf(listen(t))
+	c := s.Wrap(listen(t))
+	for i := range 3 {
+		_, err := c.WriteToAddrPort(payload(i, 1200), to)
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.UDPConn.Close())
+	c.flush()
+	st := s.Stats()
+	require.Zero(t, st.Errors)
+	require.Zero(t, st.Datagrams)
+	require.Zero(t, st.QueuedBytes)
+}
+
 // TestSenderCloseClosesConns: closing the sender closes the sockets it
 // wrapped, so nothing waits on a sender that is gone.
 func TestSenderCloseClosesConns(t *testing.T) {
