@@ -21,8 +21,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/superpeer/superpeer/pkg/udpsock"
 )
 
 const (
@@ -39,8 +42,11 @@ type Options struct {
 	// Workers is the number of sender goroutines shared by every
 	// connection (at least 1).
 	Workers int
-	// QueueBytes is how many bytes one connection may have queued before
-	// its writers wait for the sender.
+	// QueueBytes is how many bytes may be queued for one destination
+	// before its writers wait for the sender. A socket per browser holds
+	// at most this much; a socket shared by many browsers (a single UDP
+	// port) holds at most this much for each, so a browser that is sent
+	// to fast cannot hold up the others.
 	QueueBytes int
 	// DisableGSO sends each datagram with its own syscall, batched only in
 	// time (for kernels or NICs that refuse UDP_SEGMENT, and for tests).
@@ -67,11 +73,12 @@ type Sender struct {
 	gso   atomic.Bool
 	pool  sync.Pool // *[]byte queue buffers
 
-	connsMu   sync.Mutex
-	conns     map[*Conn]struct{} // open connections, closed with the Sender
-	autoStart bool               // start the workers with the first Wrap
-	started   bool
-	closed    bool
+	connsMu     sync.Mutex
+	conns       map[*Conn]struct{} // open connections, closed with the Sender
+	closedDrops uint64             // receive drops of the connections closed so far
+	autoStart   bool               // start the workers with the first Wrap
+	started     bool
+	closed      bool
 
 	datagrams, syscalls, errs, waits atomic.Uint64
 	queued                           atomic.Int64
@@ -150,6 +157,22 @@ func (s *Sender) Stats() Stats {
 	}
 }
 
+// ReceiveDrops returns how many datagrams the kernel dropped on arrival at
+// the sockets s wraps, open or closed, because a receive buffer was full. It
+// asks the kernel about every open socket: call it when metrics are read,
+// not per packet. Where the kernel cannot tell, it returns 0.
+func (s *Sender) ReceiveDrops() uint64 {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	total := s.closedDrops
+	for c := range s.conns {
+		if info, err := udpsock.Read(c.UDPConn); err == nil {
+			total += info.Drops
+		}
+	}
+	return total
+}
+
 // Wrap returns a connection whose writes go through s. The connection keeps
 // c's reads, addresses and options; closing it closes c.
 func (s *Sender) Wrap(c *net.UDPConn) *Conn {
@@ -192,7 +215,10 @@ type Conn struct {
 	cond      sync.Cond // signalled when the queue is taken by a sender
 	buf       *[]byte   // queued datagrams, back to back
 	q         []datagram
-	scheduled bool // on s.ready or being flushed
+	first     netip.AddrPort         // where the queue's first datagram goes
+	mixed     bool                   // the queue holds datagrams for several destinations
+	dests     map[netip.AddrPort]int // while mixed, bytes queued per destination
+	scheduled bool                   // on s.ready or being flushed
 	closed    bool
 }
 
@@ -208,7 +234,7 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 		return c.UDPConn.WriteToUDPAddrPort(b, addr)
 	}
 	c.mu.Lock()
-	for !c.closed && c.buf != nil && len(*c.buf)+len(b) > c.s.opts.QueueBytes {
+	for !c.closed && c.full(addr, len(b)) {
 		c.s.waits.Add(1)
 		c.cond.Wait()
 	}
@@ -224,6 +250,16 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	}
 	if c.buf == nil {
 		c.buf = c.s.pool.Get().(*[]byte)
+		c.first = addr
+	} else if c.mixed || addr != c.first {
+		if !c.mixed {
+			c.mixed = true
+			if c.dests == nil {
+				c.dests = map[netip.AddrPort]int{}
+			}
+			c.dests[c.first] = len(*c.buf)
+		}
+		c.dests[addr] += len(b)
 	}
 	off := len(*c.buf)
 	*c.buf = append(*c.buf, b...)
@@ -239,6 +275,31 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// sharedQueueFactor bounds a shared socket's whole queue, in QueueBytes:
+// enough for several browsers' bursts, not a second of everyone's traffic
+// waiting in user space.
+const sharedQueueFactor = 4
+
+// full reports whether n more bytes for addr must wait: addr has
+// QueueBytes queued, or the socket has sharedQueueFactor times that. c.mu
+// is held.
+func (c *Conn) full(addr netip.AddrPort, n int) bool {
+	if c.buf == nil {
+		return false
+	}
+	limit := c.s.opts.QueueBytes
+	if len(*c.buf)+n > sharedQueueFactor*limit {
+		return true
+	}
+	switch {
+	case c.mixed:
+		return c.dests[addr]+n > limit
+	case addr == c.first:
+		return len(*c.buf)+n > limit
+	}
+	return false
 }
 
 // WriteToUDPAddrPort queues b for addr.
@@ -272,7 +333,12 @@ func (c *Conn) Close() error {
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	c.s.connsMu.Lock()
-	delete(c.s.conns, c)
+	if _, open := c.s.conns[c]; open {
+		delete(c.s.conns, c)
+		if info, err := udpsock.Read(c.UDPConn); err == nil {
+			c.s.closedDrops += info.Drops
+		}
+	}
 	c.s.connsMu.Unlock()
 	return c.UDPConn.Close()
 }
@@ -282,10 +348,12 @@ func (c *Conn) Close() error {
 func (c *Conn) flush() {
 	for {
 		c.mu.Lock()
-		buf, q := c.buf, c.q
-		c.buf, c.q = nil, nil
+		buf, q, mixed := c.buf, c.q, c.mixed
+		c.buf, c.q, c.mixed = nil, nil, false
+		clear(c.dests) // kept while busy: a shared socket is mixed batch after batch
 		if buf == nil || c.closed {
 			c.scheduled = false
+			c.dests = nil
 			c.mu.Unlock()
 			if buf != nil {
 				c.s.queued.Add(-int64(len(*buf)))
@@ -295,10 +363,31 @@ func (c *Conn) flush() {
 		}
 		c.cond.Broadcast()
 		c.mu.Unlock()
+		n := int64(len(*buf))
+		if mixed {
+			buf = c.s.group(buf, q)
+		}
 		c.send(*buf, q)
-		c.s.queued.Add(-int64(len(*buf)))
+		c.s.queued.Add(-n)
 		c.s.release(buf)
 	}
+}
+
+// group reorders a shared socket's queue so that each destination's
+// datagrams are together, in the order they were written, and so form runs:
+// q is sorted and its datagrams copied to a fresh buffer, which replaces
+// buf (released).
+func (s *Sender) group(buf *[]byte, q []datagram) *[]byte {
+	slices.SortStableFunc(q, func(a, b datagram) int { return a.to.Compare(b.to) })
+	out := s.pool.Get().(*[]byte)
+	for i := range q {
+		d := &q[i]
+		off := len(*out)
+		*out = append(*out, (*buf)[d.off:d.off+d.n]...)
+		d.off = off
+	}
+	s.release(buf)
+	return out
 }
 
 func (s *Sender) release(b *[]byte) {

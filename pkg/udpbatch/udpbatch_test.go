@@ -344,3 +344,105 @@ func processCPU(b *testing.B) int64 {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// TestReceiveDrops: datagrams dropped at a wrapped socket's full receive
+// buffer are counted, and stay counted after the socket closes.
+func TestReceiveDrops(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	s := NewSender(Options{})
+	defer s.Close()
+	r := listen(t)
+	require.NoError(t, r.SetReadBuffer(4096)) // a few datagrams
+	c := s.Wrap(r)
+	require.Zero(t, s.ReceiveDrops())
+	w := listen(t)
+	for range 200 {
+		_, err := w.WriteToUDPAddrPort(payload(0, 1000), addrOf(r))
+		require.NoError(t, err)
+	}
+	drops := s.ReceiveDrops()
+	require.Positive(t, drops)
+	require.Less(t, drops, uint64(200))
+	require.NoError(t, c.Close())
+	require.Equal(t, drops, s.ReceiveDrops())
+}
+
+// TestSharedSocketRuns: on a socket that serves many browsers (one UDP
+// port), datagrams written interleaved leave grouped by destination, each
+// destination's in the order written, so that they still form runs.
+func TestSharedSocketRuns(t *testing.T) {
+	if !gsoSupported() {
+		t.Skip("kernel without UDP_SEGMENT")
+	}
+	a, b := listen(t), listen(t)
+	s := newSender(Options{}, false)
+	defer s.Close()
+	c := s.Wrap(listen(t))
+	var wantA, wantB, seqA, seqB []int
+	for seq := range 40 {
+		to, size := a, 1200
+		if seq%2 == 1 {
+			to, size = b, 1100
+		}
+		_, err := c.WriteToAddrPort(payload(seq, size), addrOf(to))
+		require.NoError(t, err)
+		if to == a {
+			wantA, seqA = append(wantA, size), append(seqA, seq)
+		} else {
+			wantB, seqB = append(wantB, size), append(seqB, seq)
+		}
+	}
+	c.flush()
+	st := s.Stats()
+	require.Equal(t, uint64(40), st.Datagrams)
+	require.Equal(t, uint64(2), st.Syscalls, "one run per destination")
+	require.Zero(t, st.QueuedBytes)
+	receive(t, a, wantA, seqA)
+	receive(t, b, wantB, seqB)
+}
+
+// TestQueueBoundPerDestination: on a shared socket each destination has its
+// own QueueBytes, so a browser that is sent to fast does not hold up the
+// others; the socket as a whole holds at most sharedQueueFactor times that.
+func TestQueueBoundPerDestination(t *testing.T) {
+	const limit = 2 * maxBatchBytes
+	s := newSender(Options{QueueBytes: limit}, false)
+	defer s.Close()
+	c := s.Wrap(listen(t))
+	fill := func(to netip.AddrPort) {
+		for n := 0; n+1000 <= limit; n += 1000 {
+			_, err := c.WriteToAddrPort(payload(0, 1000), to)
+			require.NoError(t, err)
+		}
+	}
+	write := func(to netip.AddrPort) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.WriteToAddrPort(payload(1, 1000), to)
+			done <- err
+		}()
+		return done
+	}
+	dests := make([]netip.AddrPort, sharedQueueFactor+1)
+	for i := range dests {
+		dests[i] = addrOf(listen(t))
+	}
+
+	fill(dests[0])
+	waiting := write(dests[0])
+	require.Eventually(t, func() bool { return s.Stats().QueueWaits == 1 }, 5*time.Second, time.Millisecond)
+	// Another browser's datagrams still go in, up to the socket's bound.
+	for _, d := range dests[1:sharedQueueFactor] {
+		fill(d)
+	}
+	require.Equal(t, uint64(1), s.Stats().QueueWaits)
+	over := write(dests[sharedQueueFactor])
+	require.Eventually(t, func() bool { return s.Stats().QueueWaits == 2 }, 5*time.Second, time.Millisecond)
+
+	s.start(1)
+	require.NoError(t, <-waiting)
+	require.NoError(t, <-over)
+	require.Eventually(t, func() bool { return s.Stats().QueuedBytes == 0 }, 5*time.Second, time.Millisecond)
+}
