@@ -121,6 +121,9 @@ type WebRTCConfig struct {
 	// UDPPort, when set, carries every peer connection on this one UDP port
 	// (easy to open in a firewall or publish from a container).
 	UDPPort int `yaml:"udp_port"`
+	// UDPPortBuffer is the kernel receive and send buffer asked for the
+	// UDPPort socket, which every browser shares; 0 keeps the host's default.
+	UDPPortBuffer ByteSize `yaml:"udp_port_buffer"`
 	// PublicIPs are announced as host candidates instead of the local
 	// addresses (1:1 NAT, cloud instances).
 	PublicIPs []string `yaml:"public_ips"`
@@ -271,6 +274,7 @@ func DefaultConfig() Config {
 			TCPMaxPerIP:    64,
 			SendBatching:   true,
 			SendQueue:      256 << 10,
+			UDPPortBuffer:  4 << 20,
 		},
 		TrackerServer: TrackerServerConfig{
 			Interval:          60 * time.Second,
@@ -618,6 +622,9 @@ func (c *Config) validate() ConfigErrors {
 	}
 	if c.WebRTC.UDPPort < 0 || c.WebRTC.UDPPort > 65535 {
 		bad("webrtc.udp_port", "must be a port number, got %d", c.WebRTC.UDPPort)
+	}
+	if b := c.WebRTC.UDPPortBuffer; b != 0 && (b < 64<<10 || b > 1<<30) {
+		bad("webrtc.udp_port_buffer", "must be 0 (the host's default) or between 64KiB and 1GiB, got %s", b)
 	}
 	if c.WebRTC.TCPMaxPerIP < 1 {
 		bad("webrtc.tcp_max_per_ip", "must be at least 1, got %d", c.WebRTC.TCPMaxPerIP)

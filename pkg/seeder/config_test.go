@@ -31,6 +31,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []ICEServer{}, cfg.WebRTC.ICEServers, "[] means no ICE servers, not the default")
 		require.True(t, cfg.WebRTC.IncludeLoopback)
+		require.Equal(t, ByteSize(8<<20), cfg.WebRTC.UDPPortBuffer)
 		require.Equal(t, ByteSize(2<<20), cfg.TrackerClient.MaxMessageBytes)
 		require.Equal(t, 20*time.Second, cfg.TrackerClient.PingInterval)
 		require.Equal(t, ByteSize(2<<30), cfg.Cache.MaxBytes)
@@ -52,7 +53,7 @@ func TestLoadBadConfigs(t *testing.T) {
 	}{
 		{"bad-unknown-key.yaml", "testdata/config/bad-unknown-key.yaml:3: webrtc.ice_server: unknown key " +
 			"(known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, " +
-			"max_message_size, public_ips, send_batching, send_queue, tcp_max_per_ip, tcp_port, udp_port)\n" +
+			"max_message_size, public_ips, send_batching, send_queue, tcp_max_per_ip, tcp_port, udp_port, udp_port_buffer)\n" +
 			"testdata/config/bad-unknown-key.yaml:7: streams[0].swarmid: unknown key (known here: allow_private, allowed_origins, generations, id, swarm_id, url)"},
 		{"bad-allowed-origins.yaml", "testdata/config/bad-allowed-origins.yaml:6: streams[0].allowed_origins[1]: \"https://cdn.example.com/live/\" is not an origin: want scheme://host[:port] without path, query or fragment\n" +
 			"testdata/config/bad-allowed-origins.yaml:7: streams[0].allowed_origins[2]: \"cdn.example.com\" is not an origin: want an absolute http(s) url such as https://cdn.example.com\n" +
@@ -63,12 +64,13 @@ func TestLoadBadConfigs(t *testing.T) {
 			"testdata/config/bad-values.yaml:7: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +
 			"testdata/config/bad-values.yaml:8: streams[1].id: \"bbb\" is used by another stream\n" +
 			"testdata/config/bad-values.yaml:10: streams[1].generations[0]: \"2.4\" is not one of [\"0.6\" \"2.2\" \"2.3\" \"v3\"]\n" +
-			"testdata/config/bad-values.yaml:11: streams[2].id: required"},
+			"testdata/config/bad-values.yaml:11: streams[2].id: required\n" +
+			"testdata/config/bad-values.yaml:13: webrtc.udp_port_buffer: must be 0 (the host's default) or between 64KiB and 1GiB, got 1KiB"},
 		{"bad-same-swarm.yaml", "testdata/config/bad-same-swarm.yaml:4: streams[1].swarm_id: streams[0] has the same swarm (\"https://cdn.example.com/live/master.m3u8\"); give each stream its own url or swarm_id\n" +
 			"testdata/config/bad-same-swarm.yaml:11: streams[3].swarm_id: streams[2] has the same swarm (\"shared\"); give each stream its own url or swarm_id"},
 		// Every problem of a file at once, in line order, and no second document.
 		{"bad-several.yaml", "testdata/config/bad-several.yaml:3: origin.concurrency: cannot unmarshal !!str `many` into int\n" +
-			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, send_batching, send_queue, tcp_max_per_ip, tcp_port, udp_port)\n" +
+			"testdata/config/bad-several.yaml:5: webrtc.ice_server: unknown key (known here: buffer_high, buffer_low, connect_timeout, ice_servers, include_loopback, interfaces, max_message_size, public_ips, send_batching, send_queue, tcp_max_per_ip, tcp_port, udp_port, udp_port_buffer)\n" +
 			"testdata/config/bad-several.yaml:6: peers.max_per_swarm: must be between 1 and peers.max (0), got 500\n" +
 			"testdata/config/bad-several.yaml:7: peers.max: must be at least 1, got 0\n" +
 			"testdata/config/bad-several.yaml:10: streams[0].url: \"ftp://cdn.example.com/vod/bbb/master.m3u8\" is not an http:// or https:// URL\n" +

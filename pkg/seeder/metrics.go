@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/superpeer/superpeer/pkg/udpbatch"
+	"github.com/superpeer/superpeer/pkg/udpsock"
 )
 
 // metrics are the seeder's collectors. Labels are bounded: stream is a
@@ -38,17 +39,17 @@ type metrics struct {
 	assigned       *prometheus.GaugeVec
 	reloadOK       prometheus.Gauge
 	reloadTime     prometheus.Gauge
-	udpSend        *udpSendCollector
+	udp            *udpCollector
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	udp := &udpSendCollector{}
+	udp := &udpCollector{}
 	if reg != nil {
 		reg.MustRegister(udp)
 	}
 	return &metrics{
-		udpSend: udp,
+		udp: udp,
 		sentBytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_p2p_sent_bytes_total",
 			Help: "Segment bytes delivered to browser peers over WebRTC.",
@@ -188,12 +189,14 @@ func (m *metrics) forStream(id string) *streamMetrics {
 	}
 }
 
-// udpSendCollector exports the UDP batch sender's totals, once there is one
-// (webrtc.send_batching).
-type udpSendCollector struct {
-	mu     sync.Mutex
-	sender *udpbatch.Sender
-	limit  int64
+// udpCollector exports the UDP batch sender's totals, once there is one
+// (webrtc.send_batching), and the udp_port socket's buffer sizes, once it
+// is open.
+type udpCollector struct {
+	mu      sync.Mutex
+	sender  *udpbatch.Sender
+	limit   int64
+	buffers *udpsock.Info // smallest over the udp_port sockets
 }
 
 var (
@@ -204,33 +207,55 @@ var (
 	udpErrorsDesc = prometheus.NewDesc("superpeer_udp_send_errors_total",
 		"Datagrams the kernel refused to send (dropped, as UDP may; SCTP resends them).", nil, nil)
 	udpWaitsDesc = prometheus.NewDesc("superpeer_udp_send_queue_waits_total",
-		"Writes that waited because their socket had webrtc.send_queue bytes queued.", nil, nil)
+		"Writes that waited because webrtc.send_queue bytes were queued for their browser.", nil, nil)
 	udpQueuedDesc = prometheus.NewDesc("superpeer_udp_send_queued_bytes",
 		"Bytes queued for the batch sender now, over every socket.", nil, nil)
 	udpLimitDesc = prometheus.NewDesc("superpeer_udp_send_queue_limit_bytes",
-		"webrtc.send_queue: the bytes one socket may have queued.", nil, nil)
+		"webrtc.send_queue: the bytes that may be queued for one browser.", nil, nil)
 	udpGSODesc = prometheus.NewDesc("superpeer_udp_gso",
 		"1 while batches leave with UDP segmentation offload (one sendmsg per run of datagrams), 0 when the kernel or device refuses it.", nil, nil)
+	udpDropsDesc = prometheus.NewDesc("superpeer_udp_receive_drops_total",
+		"Datagrams the kernel dropped on arrival at superpeer's WebRTC sockets because a receive buffer was full (with webrtc.send_batching).", nil, nil)
+	udpBufferDesc = prometheus.NewDesc("superpeer_udp_port_buffer_bytes",
+		"Kernel buffer in force on the webrtc.udp_port socket, by direction; below webrtc.udp_port_buffer when the host caps it.", []string{"direction"}, nil)
 )
 
-func (c *udpSendCollector) set(s *udpbatch.Sender, limit int64) {
+func (c *udpCollector) set(s *udpbatch.Sender, limit int64) {
 	c.mu.Lock()
 	c.sender, c.limit = s, limit
 	c.mu.Unlock()
 }
 
+// setBuffers records a udp_port socket's buffers; with several sockets (one
+// per address) the smallest count.
+func (c *udpCollector) setBuffers(info udpsock.Info) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buffers == nil {
+		c.buffers = &info
+		return
+	}
+	c.buffers.ReceiveBuffer = min(c.buffers.ReceiveBuffer, info.ReceiveBuffer)
+	c.buffers.SendBuffer = min(c.buffers.SendBuffer, info.SendBuffer)
+}
+
 // Describe implements prometheus.Collector.
-func (c *udpSendCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{udpDatagramsDesc, udpCallsDesc, udpErrorsDesc, udpWaitsDesc, udpQueuedDesc, udpLimitDesc, udpGSODesc} {
+func (c *udpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{udpDatagramsDesc, udpCallsDesc, udpErrorsDesc, udpWaitsDesc, udpQueuedDesc,
+		udpLimitDesc, udpGSODesc, udpDropsDesc, udpBufferDesc} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (c *udpSendCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *udpCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	s, limit := c.sender, c.limit
+	s, limit, buffers := c.sender, c.limit, c.buffers
 	c.mu.Unlock()
+	if buffers != nil {
+		ch <- prometheus.MustNewConstMetric(udpBufferDesc, prometheus.GaugeValue, float64(buffers.ReceiveBuffer), "receive")
+		ch <- prometheus.MustNewConstMetric(udpBufferDesc, prometheus.GaugeValue, float64(buffers.SendBuffer), "send")
+	}
 	if s == nil {
 		return
 	}
@@ -251,6 +276,7 @@ func (c *udpSendCollector) Collect(ch chan<- prometheus.Metric) {
 		{udpQueuedDesc, prometheus.GaugeValue, float64(st.QueuedBytes)},
 		{udpLimitDesc, prometheus.GaugeValue, float64(limit)},
 		{udpGSODesc, prometheus.GaugeValue, gso},
+		{udpDropsDesc, prometheus.CounterValue, float64(s.ReceiveDrops())},
 	} {
 		ch <- prometheus.MustNewConstMetric(m.d, m.t, m.v)
 	}

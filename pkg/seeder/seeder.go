@@ -153,7 +153,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		s.upload = rate.NewLimiter(rate.Limit(cfg.Peers.UploadRate), burst)
 	}
 
-	api, pcc, closer, err := newWebRTC(cfg.WebRTC, s.log, s.metrics.iceTCPRejected, s.metrics.udpSend)
+	api, pcc, closer, err := newWebRTC(cfg.WebRTC, s.log, s.metrics.iceTCPRejected, s.metrics.udp)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -24,13 +25,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/superpeer/superpeer/pkg/udpbatch"
+	"github.com/superpeer/superpeer/pkg/udpsock"
 )
 
 // newWebRTC builds the process's one pion API from the configuration. The
 // returned closer releases the shared UDP socket, if one was configured,
 // and the UDP batch sender. udp, if not nil, is given the batch sender to
 // export its counters.
-func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Counter, udp *udpSendCollector) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
+func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Counter, udp *udpCollector) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = &pionLogger{log: log}
 	// One view of the host's interfaces for every connection. pion
@@ -101,9 +103,17 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Coun
 		}
 	}
 	if cfg.UDPPort > 0 {
+		muxNet := netUDP
+		if cfg.UDPPortBuffer > 0 {
+			// Every browser's acknowledgements and requests arrive at this
+			// one socket: the kernel's default buffer (~208 KiB) overflows
+			// whenever its reader is a moment late, and each datagram lost
+			// there is an SCTP retransmission timeout for some browser.
+			muxNet = &bufferNet{Net: netUDP, size: int(cfg.UDPPortBuffer), log: log, report: udp}
+		}
 		opts := []ice.UDPMuxFromPortOption{
 			ice.UDPMuxFromPortWithLogger(se.LoggerFactory.NewLogger("udpmux")),
-			ice.UDPMuxFromPortWithNet(netUDP),
+			ice.UDPMuxFromPortWithNet(muxNet),
 		}
 		if cfg.IncludeLoopback {
 			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
@@ -184,6 +194,62 @@ func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPC
 // ListenPacket opens a UDP socket whose writes are batched; other networks
 // are the host's.
 func (n *batchNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	switch network {
+	case "udp", "udp4", "udp6":
+		laddr, err := net.ResolveUDPAddr(network, address)
+		if err != nil {
+			return nil, err
+		}
+		return n.ListenUDP(network, laddr)
+	}
+	return n.Net.ListenPacket(network, address)
+}
+
+// bufferNet opens UDP sockets with kernel buffers of size bytes, and says
+// so when the host allows less.
+type bufferNet struct {
+	transport.Net
+	size   int
+	log    zerolog.Logger
+	report *udpCollector // may be nil
+	warn   sync.Once
+}
+
+// ListenUDP opens a socket and sizes its buffers.
+func (n *bufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c, nil
+	}
+	info, err := udpsock.SetBuffers(sc, n.size)
+	switch {
+	case errors.Is(err, udpsock.ErrUnsupported):
+		return c, nil
+	case err != nil:
+		_ = c.Close()
+		return nil, fmt.Errorf("size the buffers of UDP %s: %w", laddr, err)
+	}
+	if n.report != nil {
+		n.report.setBuffers(info)
+	}
+	if info.ReceiveBuffer < n.size || info.SendBuffer < n.size {
+		n.warn.Do(func() {
+			n.log.Warn().Str("addr", c.LocalAddr().String()).Int("udp_port_buffer", n.size).
+				Int("receive_buffer", info.ReceiveBuffer).Int("send_buffer", info.SendBuffer).
+				Msg("the host caps the udp_port socket's buffers below webrtc.udp_port_buffer; " +
+					"raise net.core.rmem_max and net.core.wmem_max (docs/operations.md)")
+		})
+	}
+	return c, nil
+}
+
+// ListenPacket opens a UDP socket with sized buffers; other networks are
+// the wrapped Net's.
+func (n *bufferNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	switch network {
 	case "udp", "udp4", "udp6":
 		laddr, err := net.ResolveUDPAddr(network, address)
