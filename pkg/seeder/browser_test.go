@@ -203,6 +203,24 @@ func (b *testBrowser) conn(ctx context.Context) *browserConn {
 	}
 }
 
+// selectedPair returns the ICE candidate pair of the browser's connected
+// peer connection (the last, if several are).
+func (b *testBrowser) selectedPair() *webrtc.ICECandidatePair {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var pair *webrtc.ICECandidatePair
+	for _, pc := range b.pcs {
+		if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			var err error
+			pair, err = pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+			require.NoError(b.t, err)
+		}
+	}
+	require.NotNil(b.t, pair, "no connected peer connection with a selected pair")
+	return pair
+}
+
 // next reads the next message: a command, or raw data (cmd == nil).
 func (c *browserConn) next() (*wire.Command, []byte, error) {
 	for {

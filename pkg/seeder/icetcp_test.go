@@ -38,16 +38,7 @@ func TestICETCP(t *testing.T) {
 		got, err := c.download(3, 1, 0)
 		require.NoError(t, err, "browser offers: %v", offer)
 		require.Equal(t, h.v0.SegmentData(3), got)
-		b.mu.Lock()
-		var pair *webrtc.ICECandidatePair
-		for _, pc := range b.pcs {
-			if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
-				pair, err = pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-				require.NoError(t, err)
-			}
-		}
-		b.mu.Unlock()
-		require.NotNil(t, pair)
+		pair := b.selectedPair()
 		require.Equal(t, webrtc.ICEProtocolTCP, pair.Remote.Protocol, "selected pair %s", pair)
 		require.Equal(t, uint16(port), pair.Remote.Port)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/superpeer/superpeer/pkg/wire"
@@ -43,16 +42,7 @@ func TestUDPPort(t *testing.T) {
 		got, err := c.download(2, 1, 0)
 		require.NoError(t, err, "browser offers: %v", offer)
 		require.Equal(t, h.v0.SegmentData(2), got)
-		b.mu.Lock()
-		var pair *webrtc.ICECandidatePair
-		for _, pc := range b.pcs {
-			if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
-				pair, err = pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-				require.NoError(t, err)
-			}
-		}
-		b.mu.Unlock()
-		require.NotNil(t, pair)
+		pair := b.selectedPair()
 		require.Equal(t, uint16(port), pair.Remote.Port, "selected pair %s", pair)
 	}
 

@@ -194,15 +194,21 @@ func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPC
 // ListenPacket opens a UDP socket whose writes are batched; other networks
 // are the host's.
 func (n *batchNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	return listenPacket(n.Net, n.ListenUDP, network, address)
+}
+
+// listenPacket opens UDP sockets with listenUDP and other networks with
+// inner.
+func listenPacket(inner transport.Net, listenUDP func(string, *net.UDPAddr) (transport.UDPConn, error), network, address string) (net.PacketConn, error) {
 	switch network {
 	case "udp", "udp4", "udp6":
 		laddr, err := net.ResolveUDPAddr(network, address)
 		if err != nil {
 			return nil, err
 		}
-		return n.ListenUDP(network, laddr)
+		return listenUDP(network, laddr)
 	}
-	return n.Net.ListenPacket(network, address)
+	return inner.ListenPacket(network, address)
 }
 
 // bufferNet opens UDP sockets with kernel buffers of size bytes, and says
@@ -250,15 +256,7 @@ func (n *bufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 // ListenPacket opens a UDP socket with sized buffers; other networks are
 // the wrapped Net's.
 func (n *bufferNet) ListenPacket(network, address string) (net.PacketConn, error) {
-	switch network {
-	case "udp", "udp4", "udp6":
-		laddr, err := net.ResolveUDPAddr(network, address)
-		if err != nil {
-			return nil, err
-		}
-		return n.ListenUDP(network, laddr)
-	}
-	return n.Net.ListenPacket(network, address)
+	return listenPacket(n.Net, n.ListenUDP, network, address)
 }
 
 // perIPListener closes, as they are accepted, TCP connections from an
