@@ -170,8 +170,10 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Coun
 	}
 	// Data channels only: no RTP, so none of pion's default interceptors
 	// (NACK, RTCP reports, TWCC), each of which runs a goroutine and a
-	// ticker per connection.
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	// ticker per connection, and no codecs: pion copies the media engine's
+	// codec list into every connection (2.5 KiB each with its defaults).
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return api, pcc, closer, nil
 }
 
