@@ -6,11 +6,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/superpeer/superpeer/pkg/wire"
@@ -209,4 +211,46 @@ func TestLossyConn(t *testing.T) {
 	}
 	// 750 expected; the binomial standard deviation is about 14.
 	require.InDelta(t, total*0.75, got, 70, "received %d of %d at 25%% loss", got, total)
+}
+
+// TestBrowserNoSocketPerConnection: a simulated browser on a muxed socket
+// opens no descriptor of its own while it offers and gathers (pion's
+// default mDNS would open multicast sockets for each), so thousands of
+// browsers fit in the generator's descriptor limit.
+func TestBrowserNoSocketPerConnection(t *testing.T) {
+	apis, closers, err := browserAPIs(1, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, c := range closers {
+			_ = c.Close()
+		}
+	})
+	openFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(ents)
+	}
+	before := openFDs()
+	var pcs []*webrtc.PeerConnection
+	for range 5 {
+		pc, err := apis[0].NewPeerConnection(webrtc.Configuration{})
+		require.NoError(t, err)
+		pcs = append(pcs, pc)
+		_, err = pc.CreateDataChannel("x", nil)
+		require.NoError(t, err)
+		offer, err := pc.CreateOffer(nil)
+		require.NoError(t, err)
+		gathered := webrtc.GatheringCompletePromise(pc)
+		require.NoError(t, pc.SetLocalDescription(offer))
+		select {
+		case <-gathered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("gathering did not complete")
+		}
+		require.Contains(t, pc.LocalDescription().SDP, "127.0.0.1", "a loopback host candidate")
+	}
+	require.Equal(t, before, openFDs(), "descriptors opened by 5 gathered connections")
+	for _, pc := range pcs {
+		require.NoError(t, pc.Close())
+	}
 }
