@@ -597,3 +597,69 @@ func TestReadinessFollowsTrackers(t *testing.T) {
 	allow.Store(true)
 	waitFor(t, 20*time.Second, "the tracker to be back", h.seeder.Ready)
 }
+
+// TestPlaylistRefreshDuringFetch: a live playlist is reloaded while its
+// segments are downloading and queued for a download, as happens whenever
+// the origin is slower than the target duration. Every segment still
+// arrives, once. (The race detector once caught a worker reading a queued
+// segment's entry while a reload replaced it; workers now get a copy with
+// the job. This test runs that situation, but incidental synchronisation
+// through atomics hides the old race from the detector most of the time.)
+func TestPlaylistRefreshDuringFetch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for three 2.5 s downloads")
+	}
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: trackertest.NewServer(t, trackertest.Options{Relay: true, Interval: 1})}
+	t.Cleanup(h.origin.Close)
+	h.origin.AddMedia("/live/index.m3u8", playlisttest.MediaOptions{
+		Live: true, Segments: 3, Duration: 1, MediaSequence: 50, SegmentSize: 5_000,
+	})
+	// In front of the origin: every segment response takes 2.5 s, and the
+	// playlist is reloaded about every second meanwhile.
+	originClient := h.origin.Client()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".ts") {
+			select {
+			case <-time.After(2500 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		resp, err := originClient.Get(h.origin.URL + r.URL.Path)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(slow.Close)
+	h.reg = prometheus.NewRegistry()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	// One fetch worker: the next segment waits in its queue while the
+	// playlist is reloaded.
+	cfg := testConfig(h.tracker.URL, slow.URL+"/live/index.m3u8")
+	cfg.Origin.Concurrency = 1
+	s, err := New(cfg, Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel),
+		Registry: h.reg, AdminListener: ln, HTTPClient: slow.Client()})
+	require.NoError(t, err)
+	h.seeder = s
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- s.Run(ctx) }()
+	t.Cleanup(h.stop)
+
+	waitFor(t, 15*time.Second, "playlist reloads during the first fetches", func() bool {
+		return h.origin.Requests("/live/index.m3u8") >= 3
+	})
+	require.Zero(t, metricValue(t, h.reg, "superpeer_origin_fetched_bytes_total", "test"), "no fetch has finished yet")
+	waitFor(t, 20*time.Second, "the three segments", func() bool {
+		return metricValue(t, h.reg, "superpeer_origin_fetched_bytes_total", "test") == 3*5_000
+	})
+	for msn := int64(50); msn < 53; msn++ {
+		require.Equal(t, 1, h.origin.Requests(fmt.Sprintf("/live/seg%d.ts", msn)), "segment %d fetched once", msn)
+	}
+}

@@ -128,7 +128,7 @@ type stream struct {
 
 	variants []*variant
 	queue    []*segment
-	jobs     chan *segment
+	jobs     chan fetchJob
 	results  chan fetchResult
 	ready    atomic.Bool
 	warned   bool                       // cache-full warning given
@@ -143,6 +143,14 @@ type streamView struct {
 	variants []*variant
 }
 
+// fetchJob is a segment handed to a worker, with its playlist entry as of
+// the hand-over: the loop goroutine replaces sg.seg on every playlist
+// refresh, so the worker must not read it while it fetches.
+type fetchJob struct {
+	seg   *segment
+	entry playlist.Segment
+}
+
 type fetchResult struct {
 	seg  *segment
 	data []byte
@@ -154,7 +162,7 @@ func newStream(env *streamEnv, cfg StreamConfig) *stream {
 		env:     env,
 		cfg:     cfg,
 		log:     env.log,
-		jobs:    make(chan *segment, env.concurrency),
+		jobs:    make(chan fetchJob, env.concurrency),
 		results: make(chan fetchResult, env.concurrency),
 	}
 }
@@ -188,10 +196,10 @@ func (st *stream) worker(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case seg := <-st.jobs:
-			data, err := st.env.fetcher.Fetch(ctx, seg.seg)
+		case job := <-st.jobs:
+			data, err := st.env.fetcher.Fetch(ctx, job.entry)
 			select {
-			case st.results <- fetchResult{seg: seg, data: data, err: err}:
+			case st.results <- fetchResult{seg: job.seg, data: data, err: err}:
 			case <-ctx.Done():
 				if err == nil {
 					st.env.budget.Release(int64(len(data)))
@@ -542,7 +550,7 @@ func (st *stream) dispatch() {
 			}
 		}
 		select {
-		case st.jobs <- sg:
+		case st.jobs <- fetchJob{seg: sg, entry: sg.seg}:
 			sg.state = segFetching
 			st.queue = st.queue[1:]
 		default:
