@@ -32,6 +32,8 @@ type testBrowser struct {
 	infoHash string
 	offer    bool // make offers (as browsers do) or only answer
 
+	handlers sync.WaitGroup // HandleOffer goroutines
+
 	mu      sync.Mutex
 	pending map[string]*webrtc.PeerConnection
 	pcs     []*webrtc.PeerConnection
@@ -91,15 +93,27 @@ func randomAlnum(n int) string {
 	return string(out)
 }
 
+// run starts the browser's tracker client. When the test ends, the client
+// stops first, then any offer being answered, and only then are the
+// connections closed: a connection made after the close would outlive the
+// test (goleak).
 func (b *testBrowser) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	b.t.Cleanup(func() {
+		cancel()
+		<-done
+		b.handlers.Wait()
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		for _, pc := range b.pcs {
 			_ = pc.Close()
 		}
 	})
-	go func() { _ = b.client.Run(ctx) }()
+	go func() {
+		defer close(done)
+		_ = b.client.Run(ctx)
+	}()
 }
 
 func (b *testBrowser) newPC() *webrtc.PeerConnection {
@@ -161,7 +175,9 @@ func (b *testBrowser) HandleOffer(o tracker.Offer) {
 	if b.offer {
 		return
 	}
+	b.handlers.Add(1)
 	go func() {
+		defer b.handlers.Done()
 		pc := b.newPC()
 		pc.OnDataChannel(b.onChannel)
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
