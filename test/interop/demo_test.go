@@ -67,7 +67,15 @@ func TestDemoPage(t *testing.T) {
 		require.True(t, s.Playing, "viewer %d never played", i)
 		require.Greater(t, s.CurrentTime, 5.0, "viewer %d playback did not advance", i)
 		require.Empty(t, s.Errors, "viewer %d fatal player errors", i)
-		require.Positive(t, s.Bytes.Superpeer, "viewer %d got nothing from superpeer", i)
+		if i == 0 {
+			require.Positive(t, s.Bytes.Superpeer, "viewer %d got nothing from superpeer", i)
+		} else {
+			// A later tab may take every segment from the first, which already
+			// holds them: P2P Media Loader picks among the peers that have a
+			// segment (one CI run: 1.9 MB from the first tab, 0 from
+			// superpeer). It must get bytes over P2P from one or the other.
+			require.Positive(t, s.Bytes.Superpeer+s.Bytes.Browsers, "viewer %d got nothing over P2P", i)
+		}
 		require.Contains(t, s.SuperpeerShown, "demo-live", "viewer %d: superpeer panel shows its swarms", i)
 		if i == 0 {
 			requireChartLine(t, shot, s, [3]uint8{0x3b, 0x6f, 0xd6})
