@@ -47,6 +47,7 @@ type harness struct {
 	origin  *playlisttest.Origin
 	v0      *playlisttest.Media
 	tracker *trackertest.Server
+	client  *http.Client // superpeer's origin client; nil: origin.Client()
 	seeder  *Seeder
 	reg     *prometheus.Registry
 	admin   string
@@ -73,8 +74,12 @@ func startSeeder(t testing.TB, h *harness, cfg Config) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	h.admin = "http://" + ln.Addr().String()
+	client := h.client
+	if client == nil {
+		client = h.origin.Client()
+	}
 	s, err := New(cfg, Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel).With().Timestamp().Logger(),
-		Registry: h.reg, AdminListener: ln, HTTPClient: h.origin.Client()})
+		Registry: h.reg, AdminListener: ln, HTTPClient: client})
 	require.NoError(t, err)
 	h.seeder = s
 	ctx, cancel := context.WithCancel(context.Background())
@@ -636,21 +641,12 @@ func TestPlaylistRefreshDuringFetch(t *testing.T) {
 		_, _ = io.Copy(w, resp.Body)
 	}))
 	t.Cleanup(slow.Close)
-	h.reg = prometheus.NewRegistry()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	h.client = slow.Client()
 	// One fetch worker: the next segment waits in its queue while the
 	// playlist is reloaded.
 	cfg := testConfig(h.tracker.URL, slow.URL+"/live/index.m3u8")
 	cfg.Origin.Concurrency = 1
-	s, err := New(cfg, Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel),
-		Registry: h.reg, AdminListener: ln, HTTPClient: slow.Client()})
-	require.NoError(t, err)
-	h.seeder = s
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- s.Run(ctx) }()
-	t.Cleanup(h.stop)
+	startSeeder(t, h, cfg)
 
 	waitFor(t, 15*time.Second, "playlist reloads during the first fetches", func() bool {
 		return h.origin.Requests("/live/index.m3u8") >= 3
