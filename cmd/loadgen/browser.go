@@ -42,8 +42,10 @@ const stallTimeout = 2 * time.Second
 // real browsers have: needed when the seed itself muxes on one port, since
 // a UDP mux routes by remote address and cannot tell apart many browsers
 // that share one. With loss > 0 (muxed sockets only) each socket drops that
-// fraction of the datagrams it receives, at random: a lossy last mile.
-func browserAPIs(n int, loss float64) ([]*webrtc.API, []io.Closer, error) {
+// fraction of the datagrams it receives, at random: a lossy last mile. With
+// rtt > 0 (muxed sockets only) each socket holds what it receives for rtt,
+// which every round trip to the seed then takes on top of loopback's.
+func browserAPIs(n int, loss float64, rtt time.Duration) ([]*webrtc.API, []io.Closer, error) {
 	var apis []*webrtc.API
 	var closers []io.Closer
 	if n == 0 {
@@ -63,8 +65,13 @@ func browserAPIs(n int, loss float64) ([]*webrtc.API, []io.Closer, error) {
 		_ = conn.SetReadBuffer(8 << 20)
 		_ = conn.SetWriteBuffer(8 << 20)
 		var pc net.PacketConn = conn
+		var src addrPortReader = udpReader{conn}
 		if loss > 0 {
-			pc = &lossyConn{UDPConn: conn, loss: loss, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+			lc := &lossyConn{UDPConn: conn, loss: loss, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+			pc, src = lc, lc
+		}
+		if rtt > 0 {
+			pc = newDelayConn(conn, src, rtt)
 		}
 		api, mux := muxAPI(pc)
 		apis = append(apis, api)
@@ -147,6 +154,103 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // WriteToAddrPort sends b unchanged: loss is applied on receipt only.
 func (c *lossyConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+// addrPortReader is the allocation-free read of *net.UDPConn (adapted by
+// udpReader) and lossyConn.
+type addrPortReader interface {
+	ReadFromAddrPort(b []byte) (int, netip.AddrPort, error)
+}
+
+// udpReader gives a *net.UDPConn the ReadFromAddrPort method.
+type udpReader struct{ *net.UDPConn }
+
+func (u udpReader) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return u.ReadFromUDPAddrPort(b)
+}
+
+// delayQueue is how many datagrams a delayConn holds at most: more than a
+// socket's 8 MiB kernel buffer of full-sized datagrams. Past it datagrams
+// are dropped, as a router's full queue would.
+const delayQueue = 1 << 14
+
+// delayedPacket is one datagram held by a delayConn until due.
+type delayedPacket struct {
+	buf  *[]byte
+	n    int
+	from netip.AddrPort
+	due  time.Time
+}
+
+var delayBufs = sync.Pool{New: func() any { b := make([]byte, 2048); return &b }}
+
+// delayConn holds every datagram received through it for a fixed delay
+// before handing it on, in order: the long path between a viewer and a
+// seed, added to every round trip (ICE checks, the DTLS and SCTP
+// handshakes, each request). Writes leave at once. One goroutine reads the
+// socket into a bounded queue; the ICE mux's goroutine reads the queue.
+type delayConn struct {
+	*net.UDPConn
+	src     addrPortReader
+	delay   time.Duration
+	queue   chan delayedPacket
+	err     error // the socket's read error, set before queue is closed
+	dropped atomic.Int64
+}
+
+// newDelayConn starts holding conn's datagrams, read through src (conn
+// itself, or a lossyConn over it), for delay each.
+func newDelayConn(conn *net.UDPConn, src addrPortReader, delay time.Duration) *delayConn {
+	c := &delayConn{UDPConn: conn, src: src, delay: delay, queue: make(chan delayedPacket, delayQueue)}
+	go c.pump()
+	return c
+}
+
+func (c *delayConn) pump() {
+	for {
+		buf := delayBufs.Get().(*[]byte)
+		n, from, err := c.src.ReadFromAddrPort(*buf)
+		if err != nil {
+			delayBufs.Put(buf)
+			c.err = err
+			close(c.queue)
+			return
+		}
+		select {
+		case c.queue <- delayedPacket{buf: buf, n: n, from: from, due: time.Now().Add(c.delay)}:
+		default:
+			c.dropped.Add(1)
+			delayBufs.Put(buf)
+		}
+	}
+}
+
+// ReadFromAddrPort returns the next datagram once it is due.
+func (c *delayConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	p, ok := <-c.queue
+	if !ok {
+		return 0, netip.AddrPort{}, c.err
+	}
+	if wait := time.Until(p.due); wait > 0 {
+		time.Sleep(wait)
+	}
+	n := copy(b, (*p.buf)[:p.n])
+	delayBufs.Put(p.buf)
+	return n, p.from, nil
+}
+
+// ReadFrom is ReadFromAddrPort for callers that want a net.Addr.
+func (c *delayConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
+}
+
+// WriteToAddrPort sends b at once: the delay is applied on receipt only.
+func (c *delayConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	return c.UDPConn.WriteToUDPAddrPort(b, addr)
 }
 

@@ -218,7 +218,7 @@ func TestLossyConn(t *testing.T) {
 // default mDNS would open multicast sockets for each), so thousands of
 // browsers fit in the generator's descriptor limit.
 func TestBrowserNoSocketPerConnection(t *testing.T) {
-	apis, closers, err := browserAPIs(1, 0)
+	apis, closers, err := browserAPIs(1, 0, 0)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		for _, c := range closers {
@@ -252,5 +252,51 @@ func TestBrowserNoSocketPerConnection(t *testing.T) {
 	require.Equal(t, before, openFDs(), "descriptors opened by 5 gathered connections")
 	for _, pc := range pcs {
 		require.NoError(t, pc.Close())
+	}
+}
+
+// TestDelayConn sends datagrams to a delayConn over loopback and checks
+// that each is handed on intact, in order, from its sender, and no sooner
+// than the delay after it was sent; and that closing the socket ends a
+// read waiting on it.
+func TestDelayConn(t *testing.T) {
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer send.Close()
+	const delay = 40 * time.Millisecond
+	dc := newDelayConn(recv, udpReader{recv}, delay)
+
+	const total = 50
+	sent := make([]time.Time, total)
+	for i := range total {
+		sent[i] = time.Now()
+		_, err := send.WriteToUDP([]byte(strconv.Itoa(i)), recv.LocalAddr().(*net.UDPAddr))
+		require.NoError(t, err)
+		time.Sleep(time.Millisecond)
+	}
+	buf := make([]byte, 64)
+	for i := range total {
+		n, from, err := dc.ReadFrom(buf)
+		require.NoError(t, err)
+		got := time.Now()
+		require.Equal(t, send.LocalAddr().String(), from.String())
+		require.Equal(t, strconv.Itoa(i), string(buf[:n]), "datagrams arrive in order, each once")
+		require.GreaterOrEqual(t, got.Sub(sent[i]), delay, "datagram %d was held", i)
+	}
+	require.Zero(t, dc.dropped.Load())
+
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := dc.ReadFromAddrPort(buf)
+		readErr <- err
+	}()
+	require.NoError(t, dc.Close())
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read outlived the socket's close")
 	}
 }

@@ -44,6 +44,7 @@
 //	/tmp/loadgen -peers 1000,2000 -pull 200 -json /tmp/loadgen.json
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5         # pullers paced as 1.5 Mbit/s players
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5 -loss 0.02   # ... on a link losing 2 % of packets
+//	/tmp/loadgen -peers 2000 -pull 0 -rate 100 -rtt 100ms  # a flash crowd of distant viewers
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
 //	/tmp/loadgen -target superpeer -variants 1 -generations 2.3 -peers 1000 -pull 0 -live 10
 //	                                               # new live segments → 1,000 browsers' announcements
@@ -109,6 +110,7 @@ func run() int {
 		sockets     = flag.Int("browser-sockets", -1, "UDP sockets (ICE muxes) shared by the simulated browsers; 0: a socket per connection (default 4, or 0 with -udp-port)")
 		live        = flag.Int("live", 0, "make the stream live and publish this many segments, one per target duration (4 s), after the idle window; reports how long each took to reach every held browser's announcement (superpeer only)")
 		loss        = flag.Float64("loss", 0, "fraction of the datagrams each simulated browser receives that is dropped at random, a lossy last mile (needs -browser-sockets > 0)")
+		rtt         = flag.Duration("rtt", 0, "added to every round trip between a simulated browser and the seed: each browser holds the datagrams it receives this long, a distant viewer (needs -browser-sockets > 0)")
 		joinTimeout = flag.Duration("join-timeout", 5*time.Second, "per announce: wait this long for a data channel before announcing again")
 		attempts    = flag.Int("attempts", 5, "announces per browser before it counts as failed")
 		spBin       = flag.String("superpeer-bin", "", "cmd/superpeer binary (default: go build ./cmd/superpeer)")
@@ -188,6 +190,9 @@ func run() int {
 	if *loss < 0 || *loss >= 1 || (*loss > 0 && *sockets == 0) {
 		err = errors.New("want 0 <= -loss < 1, and -browser-sockets > 0 with -loss")
 	}
+	if *rtt < 0 || (*rtt > 0 && *sockets == 0) {
+		err = errors.New("want -rtt >= 0, and -browser-sockets > 0 with -rtt")
+	}
 	if *rate <= 0 || *attempts < 1 {
 		err = errors.New("want -rate > 0, -attempts >= 1")
 	}
@@ -242,7 +247,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		return 1
 	}
-	apis, closers, err := browserAPIs(*sockets, *loss)
+	apis, closers, err := browserAPIs(*sockets, *loss, *rtt)
 	defer func() {
 		for _, c := range closers {
 			_ = c.Close()
@@ -352,6 +357,9 @@ func run() int {
 	if *loss > 0 {
 		pacing += fmt.Sprintf(", %g%% of received datagrams dropped", *loss*100)
 	}
+	if *rtt > 0 {
+		pacing += fmt.Sprintf(", %s added to each round trip", *rtt)
+	}
 	header := fmt.Sprintf("Machine: %s\nTargets: GOMAXPROCS=%d, cpus %q, tracker %s, superpeer udp_port %d; stream %d×%d×%d B; arrivals %.0f/s; idle window %s; pull window %s, pullers %s.",
 		machineSummary(), *gomaxprocs, *cpus, *trackerKind, *udpPort, spec.variants, spec.segments, spec.segSize, *rate, *idle, *duration, pacing)
 	printReport(os.Stdout, header, results)
@@ -360,7 +368,7 @@ func run() int {
 			"targets": order, "peers": sizes, "pull": *pull, "duration": duration.String(), "idle": idle.String(),
 			"rate": *rate, "pull_mbps": *pullMbps, "gomaxprocs": *gomaxprocs, "cpus": *cpus, "tracker": *trackerKind, "udp_port": *udpPort,
 			"seed_offers": *seedOffers, "variants": spec.variants, "segments": spec.segments, "segment_size": spec.segSize,
-			"generations": *gens, "browser_sockets": *sockets, "loss": *loss, "live": *live,
+			"generations": *gens, "browser_sockets": *sockets, "loss": *loss, "rtt": rtt.String(), "live": *live,
 		}
 		if err := writeJSON(*jsonOut, cfg, results); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)

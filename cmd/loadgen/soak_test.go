@@ -70,7 +70,7 @@ func TestSoakShort(t *testing.T) {
 	require.NoError(t, err)
 	swarms, err := streamSwarms(org.masterURL(), master, []wire.Generation{wire.Gen22, wire.Gen23})
 	require.NoError(t, err)
-	apis, closers, err := browserAPIs(2, 0)
+	apis, closers, err := browserAPIs(2, 0, 0)
 	t.Cleanup(func() {
 		for _, c := range closers {
 			_ = c.Close()
