@@ -67,6 +67,11 @@ type TrackerClientConfig struct {
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
 	// PingInterval is how often the WebSocket is pinged.
 	PingInterval time.Duration `yaml:"ping_interval"`
+	// MinInterval is the least time between two announces of a swarm. While
+	// browsers take superpeer's offers and the tracker counts browsers it has
+	// not reached, a swarm announces again this long after the last instead
+	// of waiting for the tracker's interval. It also floors that interval.
+	MinInterval time.Duration `yaml:"min_interval"`
 }
 
 // TrackerServerConfig configures the embedded WebTorrent tracker.
@@ -264,6 +269,7 @@ func DefaultConfig() Config {
 			PeerIDPrefix:      "-SP0100-",
 			MaxMessageBytes:   1 << 20,
 			PingInterval:      30 * time.Second,
+			MinInterval:       5 * time.Second,
 		},
 		WebRTC: WebRTCConfig{
 			ICEServers:     []ICEServer{{URLs: []string{"stun:stun.l.google.com:19302"}}},
@@ -566,6 +572,9 @@ func (c *Config) validate() ConfigErrors {
 	}
 	if c.TrackerClient.PingInterval < time.Second {
 		bad("tracker_client.ping_interval", "must be at least 1s, got %s", c.TrackerClient.PingInterval)
+	}
+	if c.TrackerClient.MinInterval < time.Second || c.TrackerClient.MinInterval > 10*time.Minute {
+		bad("tracker_client.min_interval", "must be between 1s and 10m, got %s", c.TrackerClient.MinInterval)
 	}
 	if ts := c.TrackerServer; ts.Listen != "" {
 		if _, _, err := net.SplitHostPort(ts.Listen); err != nil {

@@ -3,12 +3,14 @@ package seeder
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/superpeer/superpeer/pkg/tracker"
 	"github.com/superpeer/superpeer/pkg/wire"
 )
 
@@ -105,4 +107,83 @@ func TestHalfOpenEviction(t *testing.T) {
 	require.Same(t, open, sw.peers[open.remoteID], "an open connection stays")
 	require.Equal(t, int64(maxHalfOpen+1), env.limits.peers.Load(), "slots: the open one, 15 half-open and the new one")
 	require.Equal(t, 1.0, metricValue(t, reg, "superpeer_peer_connections_total", "t", "answer", "evicted_half_open"))
+}
+
+// soonRecorder is a signaling that only counts announceSoon calls.
+type soonRecorder struct {
+	signaling
+	soon atomic.Int32
+}
+
+func (r *soonRecorder) announceSoon(string) { r.soon.Add(1) }
+
+// TestEarlyAnnouncePacing drives a swarm's refill checks by hand (its timer
+// is an hour away): early announces while the tracker counts unreached
+// browsers and offers are taken; a doubling wait while none is taken, and
+// none once that wait reaches the tracker's interval, until an offer is
+// taken again; none when everyone is reached or the swarm is full, nor when
+// superpeer makes no offers.
+func TestEarlyAnnouncePacing(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	rec := &soonRecorder{}
+	env := &swarmEnv{signaling: rec, limits: newLimits(PeersConfig{Max: 100, MaxPerSwarm: 4, MaxPendingOffers: 10}, m),
+		metrics: m.forStream("t"), peerID: "-SP0100-aaaaaaaaaaaa", minGap: time.Hour, offering: true}
+	sw := newSwarm(context.Background(), env, gen2x{gen: wire.Gen23}, swarmIdentity{}, "main-0")
+	t.Cleanup(sw.closePending)
+	respond := func(size int64) {
+		sw.HandleAnnounceResponse(tracker.AnnounceResponse{Tracker: "ws://t", Interval: 4 * time.Hour, Complete: 0, Incomplete: size})
+	}
+	// check runs the armed check at once, with taken offers taken since the
+	// last, and answers the announce it may ask for with size.
+	check := func(taken int, size int64) {
+		sw.mu.Lock()
+		require.NotNil(t, sw.refill.timer, "a check is armed")
+		sw.refill.timer.Stop()
+		sw.refill.admitted += taken
+		sw.mu.Unlock()
+		sw.refillCheck()
+		respond(size)
+	}
+	gap := func() time.Duration {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		return sw.refill.gap
+	}
+
+	respond(10) // superpeer and 9 browsers, none connected
+	require.Equal(t, time.Hour, gap())
+	check(2, 10)
+	require.Equal(t, int32(1), rec.soon.Load(), "offers taken, browsers left: announce early")
+	require.Equal(t, time.Hour, gap())
+	check(0, 10)
+	require.Equal(t, int32(2), rec.soon.Load(), "nothing taken: still early, after a longer wait")
+	require.Equal(t, 2*time.Hour, gap())
+	check(0, 10)
+	require.Equal(t, int32(2), rec.soon.Load(), "the wait reached the tracker's interval: no early announce")
+	require.Equal(t, 4*time.Hour, gap())
+	check(1, 10)
+	require.Equal(t, int32(3), rec.soon.Load(), "an offer taken again: early once more")
+	require.Equal(t, time.Hour, gap())
+	require.Equal(t, 3.0, metricValue(t, reg, "superpeer_early_announces_total", "t", "main-0", "2.3"))
+
+	for i := range 3 { // 3 of the 9 browsers connected
+		id := fmt.Sprintf("browser-%02d-xxxxxxxxx", i)
+		sw.peers[id] = &peer{remoteID: id}
+	}
+	respond(4) // superpeer and the three: everyone is reached
+	check(1, 4)
+	require.Equal(t, int32(3), rec.soon.Load(), "nobody left to reach")
+	sw.peers["browser-03-xxxxxxxxx"] = &peer{remoteID: "browser-03-xxxxxxxxx"}
+	respond(10)
+	check(1, 10)
+	require.Equal(t, int32(3), rec.soon.Load(), "the swarm is full (peers.max_per_swarm 4)")
+
+	env.offering = false
+	delete(sw.peers, "browser-03-xxxxxxxxx")
+	sw.closePending() // stops the armed check
+	respond(10)
+	sw.mu.Lock()
+	require.Nil(t, sw.refill.timer, "no offers, no early announces")
+	sw.mu.Unlock()
 }

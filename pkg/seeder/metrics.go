@@ -17,6 +17,7 @@ type metrics struct {
 	sentBytes      *prometheus.CounterVec
 	peers          *prometheus.GaugeVec
 	swarmSize      *prometheus.GaugeVec
+	earlyAnnounces *prometheus.CounterVec
 	connections    *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	peerErrors     *prometheus.CounterVec
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		swarmSize: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "superpeer_swarm_size",
 			Help: "Peers in a swarm as the trackers last reported it (complete + incomplete, largest over trackers).",
+		}, []string{"stream", "variant", "generation"}),
+		earlyAnnounces: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_early_announces_total",
+			Help: "Announces a swarm brought forward (tracker_client.min_interval after the last) because browsers took its offers and the trackers count browsers it has not reached.",
 		}, []string{"stream", "variant", "generation"}),
 		connections: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_peer_connections_total",
@@ -161,6 +166,7 @@ type streamMetrics struct {
 	sent           prometheus.Counter
 	peers          prometheus.Gauge
 	swarmSize      *prometheus.GaugeVec   // variant, generation
+	earlyAnnounces *prometheus.CounterVec // variant, generation
 	connections    *prometheus.CounterVec // direction, result
 	requests       *prometheus.CounterVec // outcome
 	peerErrors     *prometheus.CounterVec // reason
@@ -178,6 +184,7 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		sent:           m.sentBytes.With(l),
 		peers:          m.peers.With(l),
 		swarmSize:      m.swarmSize.MustCurryWith(l),
+		earlyAnnounces: m.earlyAnnounces.MustCurryWith(l),
 		connections:    m.connections.MustCurryWith(l),
 		requests:       m.requests.MustCurryWith(l),
 		peerErrors:     m.peerErrors.MustCurryWith(l),

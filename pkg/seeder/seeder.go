@@ -175,6 +175,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		MaxMessageBytes:   int64(cfg.TrackerClient.MaxMessageBytes),
 		OffersPerAnnounce: offersPerAnnounce(cfg.TrackerClient.OffersPerAnnounce),
 		PingInterval:      cfg.TrackerClient.PingInterval,
+		MinInterval:       cfg.TrackerClient.MinInterval,
 	}
 	seen := map[string]bool{}
 	for _, u := range cfg.Trackers {
@@ -283,6 +284,8 @@ func (s *Seeder) streamEnv(sc StreamConfig) (*streamEnv, error) {
 			spawn:     s.spawn,
 			peerID:    s.peerID,
 			log:       log,
+			minGap:    s.cfg.TrackerClient.MinInterval,
+			offering:  s.cfg.TrackerClient.OffersPerAnnounce > 0 && s.cfg.Peers.MaxPendingOffers > 0,
 		},
 		metrics:     m,
 		stats:       stats,

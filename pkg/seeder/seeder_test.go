@@ -25,6 +25,7 @@ import (
 
 	"github.com/superpeer/superpeer/pkg/playlist/playlisttest"
 	"github.com/superpeer/superpeer/pkg/tracker/trackertest"
+	"github.com/superpeer/superpeer/pkg/trackerserver"
 	"github.com/superpeer/superpeer/pkg/wire"
 )
 
@@ -658,4 +659,67 @@ func TestPlaylistRefreshDuringFetch(t *testing.T) {
 	for msn := int64(50); msn < 53; msn++ {
 		require.Equal(t, 1, h.origin.Requests(fmt.Sprintf("/live/seg%d.ts", msn)), "segment %d fetched once", msn)
 	}
+}
+
+// TestEarlyAnnouncesReachTheSwarm: superpeer meets browsers that only answer
+// (as P2P Media Loader 5.x pages do once they have 50 peers) through its own
+// offers, four per announce here, which the tracker (package trackerserver,
+// superpeer's own) relays to a window of members from a random start. With
+// the tracker's interval at two minutes, one announce per interval reaches
+// four of the eight browsers in the test's time. While its offers are taken
+// and the tracker counts browsers it has not reached, superpeer announces
+// again min_interval after the last: it reaches six within 30 s. (The last
+// ones take longer: an early announce that reaches nobody new doubles the
+// wait before the next.)
+func TestEarlyAnnouncesReachTheSwarm(t *testing.T) {
+	ts, err := trackerserver.New(trackerserver.Config{Interval: 2 * time.Minute})
+	require.NoError(t, err)
+	web := httptest.NewServer(ts)
+	t.Cleanup(web.Close)
+	h := &harness{origin: playlisttest.NewOrigin(), tracker: &trackertest.Server{URL: "ws" + strings.TrimPrefix(web.URL, "http")}}
+	t.Cleanup(h.origin.Close)
+	h.origin.SetFile("/master.m3u8", []byte(testMaster))
+	h.v0 = h.origin.AddMedia("/v0/index.m3u8", playlisttest.MediaOptions{Segments: 2, SegmentSize: 1000})
+	h.origin.AddMedia("/v1/index.m3u8", playlisttest.MediaOptions{Segments: 2, SegmentSize: 1000})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	const n = 8 // browsers in the swarm
+	browsers := make([]*testBrowser, n)
+	for i := range browsers {
+		browsers[i] = newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), false)
+		browsers[i].run(ctx)
+	}
+	waitFor(t, 10*time.Second, "browsers on the tracker", func() bool {
+		for _, b := range browsers {
+			if !b.client.Connected() {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(200 * time.Millisecond) // their first announces, sent on connect
+
+	cfg := testConfig(h.tracker.URL, h.origin.URL+"/master.m3u8")
+	cfg.Streams[0].Generations = []wire.Generation{wire.Gen23}
+	cfg.TrackerClient.OffersPerAnnounce = 4
+	cfg.TrackerClient.MinInterval = time.Second
+	startSeeder(t, h, cfg)
+	start := time.Now()
+	var reached atomic.Int32
+	for _, b := range browsers {
+		go func() {
+			select {
+			case <-b.conns:
+				reached.Add(1)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	const want = 6
+	waitFor(t, 30*time.Second, "six browsers reached", func() bool { return reached.Load() >= want })
+	t.Logf("superpeer reached %d of %d browsers in %s", reached.Load(), n, time.Since(start).Round(time.Millisecond))
+	require.GreaterOrEqual(t, metricValue(t, h.reg, "superpeer_early_announces_total", "test", "main-0", "2.3"), 1.0,
+		"at four offers per announce, eight browsers take at least one announce after the first")
+	require.GreaterOrEqual(t, metricValue(t, h.reg, "superpeer_peer_connections_total", "test", "offer", "connected"), float64(want))
 }

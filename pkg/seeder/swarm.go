@@ -34,6 +34,9 @@ type signaling interface {
 	join(infoHash, peerID string, h tracker.Handler) (leave func(), err error)
 	// answer sends an answer to o through the tracker it came from.
 	answer(o tracker.Offer, sdp string) error
+	// announceSoon brings infoHash's next announce forward on every tracker
+	// (to tracker_client.min_interval after the last).
+	announceSoon(infoHash string)
 }
 
 // swarmEnv is what a stream hands each of its swarms.
@@ -51,7 +54,17 @@ type swarmEnv struct {
 	// under one name in its video and audio swarms.
 	peerID string
 	log    zerolog.Logger
+	// minGap is tracker_client.min_interval: the soonest a swarm reaching
+	// for more browsers announces again (see refill).
+	minGap time.Duration
+	// offering is whether superpeer makes offers at all
+	// (tracker_client.offers_per_announce and peers.max_pending_offers).
+	offering bool
 }
+
+// maxRefillGap stands for the tracker's interval when it sent none: early
+// announces that reach nobody back off until their wait reaches it.
+const maxRefillGap = 2 * time.Minute
 
 // swarm is one tracker swarm: a variant of a stream as one P2P Media Loader
 // generation identifies it. It joins every tracker with its own peer id,
@@ -74,6 +87,15 @@ type swarm struct {
 	pending map[string]*pendingOffer // our offers awaiting an answer, by offer id
 	sizes   map[string]int64         // swarm size by tracker URL
 	leaveFn func()                   // leaves the trackers joined
+	refill  refillState
+}
+
+// refillState paces a swarm's early announces (see swarm.refill).
+type refillState struct {
+	timer    *time.Timer   // the next check, nil when none is due
+	gap      time.Duration // wait before the next check; 0: env.minGap
+	interval time.Duration // the trackers' announce interval, longest reported
+	admitted int           // browsers that took our offers since the last check
 }
 
 type pendingOffer struct {
@@ -360,6 +382,7 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 		if reason, evicted = sw.admitLocked(a.PeerID); reason == "" {
 			po.p.setRemote(a.PeerID)
 			sw.peers[a.PeerID] = po.p
+			sw.refill.admitted++
 		}
 	}
 	sw.mu.Unlock()
@@ -402,12 +425,83 @@ func (sw *swarm) HandleAnnounceResponse(r tracker.AnnounceResponse) {
 	}
 	sw.mu.Lock()
 	sw.sizes[r.Tracker] = r.Complete + r.Incomplete
+	sw.refill.interval = max(sw.refill.interval, r.Interval)
+	size := sw.sizeLocked()
+	sw.scheduleRefillLocked()
+	sw.mu.Unlock()
+	sw.env.metrics.swarmSize.WithLabelValues(sw.variant, string(sw.gen)).Set(float64(size))
+}
+
+// sizeLocked is the swarm's size as the trackers last reported it, the
+// largest over trackers (superpeer included). Callers hold sw.mu.
+func (sw *swarm) sizeLocked() int64 {
 	var size int64
 	for _, n := range sw.sizes {
 		size = max(size, n)
 	}
+	return size
+}
+
+// scheduleRefillLocked arms the next refill check after an announce, unless
+// one is due already. Callers hold sw.mu.
+func (sw *swarm) scheduleRefillLocked() {
+	if !sw.env.offering || sw.env.minGap <= 0 || sw.refill.timer != nil || sw.ctx.Err() != nil {
+		return
+	}
+	if sw.refill.gap == 0 {
+		sw.refill.gap = sw.env.minGap
+	}
+	sw.refill.timer = time.AfterFunc(sw.refill.gap, sw.refillCheck)
+}
+
+// refillCheck decides whether the swarm announces again early. A tracker
+// relays superpeer's offers to a few random browsers per announce, and
+// browsers' own offers reach superpeer only as one member among many: left
+// to the tracker's interval (a minute or two), superpeer would meet about
+// offers_per_announce new browsers per interval, however large the swarm.
+// So while the trackers count browsers superpeer is not connected to, it
+// announces again min_interval after the last. Announces that no browser
+// took back off (the gap doubles, up to maxRefillGap), so a swarm whose
+// remaining browsers cannot or will not connect costs the tracker little;
+// one taken offer brings the gap back to min_interval. Once the gap reaches
+// the tracker's interval, the regular announces go on alone until one of
+// their offers is taken.
+func (sw *swarm) refillCheck() {
+	sw.mu.Lock()
+	sw.refill.timer = nil
+	if sw.ctx.Err() != nil {
+		sw.mu.Unlock()
+		return
+	}
+	unreached := sw.sizeLocked() - 1 - int64(len(sw.peers))
+	full := len(sw.peers) >= sw.env.limits.maxPerSwarm
+	taken := sw.refill.admitted > 0
+	sw.refill.admitted = 0
+	sw.log.Debug().Int64("unreached", unreached).Bool("taken", taken).Bool("full", full).
+		Dur("gap", sw.refill.gap).Msg("early announce check")
+	switch {
+	case unreached <= 0 || full:
+		sw.refill.gap = 0 // nobody left to reach: the interval will do
+		sw.mu.Unlock()
+		return
+	case taken:
+		sw.refill.gap = sw.env.minGap
+	default:
+		limit := sw.refill.interval
+		if limit <= 0 {
+			limit = maxRefillGap
+		}
+		sw.refill.gap = min(2*sw.refill.gap, limit)
+		if sw.refill.gap >= limit {
+			// The tracker's interval comes first: no early announce, but
+			// the next check still sees whether its offers are taken.
+			sw.mu.Unlock()
+			return
+		}
+	}
 	sw.mu.Unlock()
-	sw.env.metrics.swarmSize.WithLabelValues(sw.variant, string(sw.gen)).Set(float64(size))
+	sw.env.metrics.earlyAnnounces.WithLabelValues(sw.variant, string(sw.gen)).Inc()
+	sw.env.signaling.announceSoon(sw.id.InfoHash)
 }
 
 // aloneOnTrackers reports whether every tracker that answered counts only
@@ -426,11 +520,16 @@ func (sw *swarm) aloneOnTrackers() bool {
 	return true
 }
 
-// closePending drops every unanswered offer (shutdown).
+// closePending drops every unanswered offer and stops early announces
+// (shutdown).
 func (sw *swarm) closePending() {
 	sw.mu.Lock()
 	pending := sw.pending
 	sw.pending = map[string]*pendingOffer{}
+	if sw.refill.timer != nil {
+		sw.refill.timer.Stop()
+		sw.refill.timer = nil
+	}
 	sw.mu.Unlock()
 	for _, po := range pending {
 		po.timer.Stop()

@@ -58,6 +58,13 @@ func (ts *trackerSet) join(infoHash, peerID string, h tracker.Handler) (func(), 
 	}, errors.Join(errs...)
 }
 
+// announceSoon brings infoHash's next announce forward on every tracker.
+func (ts *trackerSet) announceSoon(infoHash string) {
+	for _, c := range ts.clients() {
+		c.AnnounceSoon(infoHash)
+	}
+}
+
 // answer sends an answer through the tracker the offer came from.
 func (ts *trackerSet) answer(o tracker.Offer, sdp string) error {
 	ts.mu.RLock()

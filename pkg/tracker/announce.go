@@ -12,13 +12,14 @@ import (
 type announcer struct {
 	cancel   context.CancelFunc
 	interval chan time.Duration // latest interval from the tracker, capacity 1
+	soon     chan struct{}      // AnnounceSoon's request, capacity 1
 	leaving  atomic.Bool        // send "stopped" on exit
 }
 
 // startAnnouncer starts the announce loop of s on cn. Call with c.mu held.
 func (c *Client) startAnnouncer(cn *conn, s *swarm) {
 	ctx, cancel := context.WithCancel(cn.ctx)
-	a := &announcer{cancel: cancel, interval: make(chan time.Duration, 1)}
+	a := &announcer{cancel: cancel, interval: make(chan time.Duration, 1), soon: make(chan struct{}, 1)}
 	cn.announcers[s] = a
 	cn.wg.Add(1)
 	go func() {
@@ -30,7 +31,9 @@ func (c *Client) startAnnouncer(cn *conn, s *swarm) {
 
 // announceLoop announces s on cn: first with event "started", then each time
 // the interval elapses; the interval restarts whenever a response sets one,
-// as the browser's setInterval does. On leave it sends "stopped".
+// as the browser's setInterval does. AnnounceSoon brings the next announce
+// forward to the least gap allowed after the last. On leave it sends
+// "stopped".
 func (c *Client) announceLoop(ctx context.Context, cn *conn, s *swarm, a *announcer) {
 	event := "started"
 	for {
@@ -49,7 +52,7 @@ func (c *Client) announceLoop(ctx context.Context, cn *conn, s *swarm, a *announ
 		if d == 0 {
 			d = c.cfg.DefaultInterval
 		}
-		if !waitInterval(ctx, a, d) {
+		if !waitInterval(ctx, a, d, func() time.Duration { return c.leastGap(s) }) {
 			break
 		}
 	}
@@ -58,8 +61,20 @@ func (c *Client) announceLoop(ctx context.Context, cn *conn, s *swarm, a *announ
 	}
 }
 
-// waitInterval waits d, restarting on every new interval; false if ctx ended.
-func waitInterval(ctx context.Context, a *announcer, d time.Duration) bool {
+// leastGap is the least time between two announces of s: MinInterval, or
+// the tracker's "min interval" if longer.
+func (c *Client) leastGap(s *swarm) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.cfg.MinInterval, s.minInterval)
+}
+
+// waitInterval waits d, restarting on every new interval, or only gap() from
+// its start once AnnounceSoon asks; false if ctx ended.
+func waitInterval(ctx context.Context, a *announcer, d time.Duration, gap func() time.Duration) bool {
+	start := time.Now()
+	due := start.Add(d)
+	var early time.Time // zero until AnnounceSoon asks
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -67,10 +82,17 @@ func waitInterval(ctx context.Context, a *announcer, d time.Duration) bool {
 		case <-ctx.Done():
 			return false
 		case d := <-a.interval:
-			t.Reset(d)
+			due = time.Now().Add(d)
+		case <-a.soon:
+			early = start.Add(gap())
 		case <-t.C:
 			return true
 		}
+		next := due
+		if !early.IsZero() && early.Before(next) {
+			next = early
+		}
+		t.Reset(time.Until(next))
 	}
 }
 

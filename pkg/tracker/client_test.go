@@ -322,6 +322,66 @@ func TestReannounceAtTrackerInterval(t *testing.T) {
 	require.Equal(t, int64(-1), r.Complete)
 }
 
+// TestAnnounceSoon: AnnounceSoon brings the next announce forward to
+// MinInterval after the last (or the tracker's "min interval", if longer),
+// not sooner; requests before it count as one; the interval then resumes.
+func TestAnnounceSoon(t *testing.T) {
+	h := newHarness(t, trackertest.Options{}, func(c *Config) { c.MinInterval = 200 * time.Millisecond })
+	f, ih, _, _ := h.join("a")
+	h.client.AnnounceSoon(ih) // not connected yet: nothing to bring forward
+	h.start()
+	conn := h.accept()
+	ctx := testCtx(t)
+	m, _, err := conn.NextMessage(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "started", m.Event)
+	first := time.Now()
+	interval := int64(60_000) // a minute in the harness's millisecond unit
+	require.NoError(t, conn.SendMessage(&wire.TrackerMessage{Action: "announce", Interval: &interval, InfoHash: ih}))
+	recv(t, f.responses)
+
+	h.client.AnnounceSoon(ih)
+	h.client.AnnounceSoon(ih)
+	h.client.AnnounceSoon("unknown swarm       ")
+	m, _, err = conn.NextMessage(ctx)
+	require.NoError(t, err)
+	second := time.Now()
+	require.Equal(t, "announce", m.Action)
+	require.Empty(t, m.Event)
+	// The client starts its wait a little before the test sees the message.
+	const slack = 50 * time.Millisecond
+	require.GreaterOrEqual(t, second.Sub(first), 200*time.Millisecond-slack, "no sooner than MinInterval after the last")
+	require.Less(t, second.Sub(first), 5*time.Second, "well before the minute's interval")
+	recv(t, f.asked)
+	recv(t, f.asked)
+
+	// The two requests counted as one: the interval (a minute) is back.
+	readNext := make(chan error, 1)
+	go func() {
+		_, err := conn.Next(ctx)
+		readNext <- err
+	}()
+	select {
+	case err := <-readNext:
+		t.Fatalf("a third announce (%v) within 600 ms", err)
+	case <-time.After(600 * time.Millisecond):
+	}
+
+	// A tracker's "min interval" longer than MinInterval is respected.
+	minIv := int64(700)
+	require.NoError(t, conn.SendMessage(&wire.TrackerMessage{Action: "announce", Interval: &interval, MinInterval: &minIv,
+		InfoHash: ih}))
+	recv(t, f.responses)
+	h.client.AnnounceSoon(ih)
+	select {
+	case err := <-readNext:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no announce after AnnounceSoon")
+	}
+	require.GreaterOrEqual(t, time.Since(second), 700*time.Millisecond-slack, "the tracker's min interval after the last")
+}
+
 func TestOfferRoutingAndAnswer(t *testing.T) {
 	h := newHarness(t, trackertest.Options{}, nil)
 	fa, iha, pida, _ := h.join("a")

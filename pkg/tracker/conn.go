@@ -268,6 +268,9 @@ func (c *Client) handleResponse(cn *conn, s *swarm, m *wire.TrackerMessage) {
 	if m.ResponseTrackerID != "" {
 		s.trackerID = m.ResponseTrackerID
 	}
+	if m.MinInterval != nil && *m.MinInterval > 0 && *m.MinInterval < int64(maxInterval/c.cfg.intervalUnit) {
+		s.minInterval = time.Duration(*m.MinInterval) * c.cfg.intervalUnit
+	}
 	var a *announcer
 	if interval > 0 {
 		s.interval = interval
