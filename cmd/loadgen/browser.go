@@ -266,6 +266,13 @@ type browserEnv struct {
 	// five per announce, which costs the generator more CPU than the
 	// handshakes it measures.
 	certs []webrtc.Certificate
+	// offers is the number of offers per announce (5, as P2P Media Loader
+	// 2.x pages send; 0: none, as a 5.x page with 50 peers, which the seed
+	// must then reach with its own offers).
+	offers int
+	// stay keeps a connected browser on the tracker, as real pages stay,
+	// instead of leaving it (see browser).
+	stay bool
 }
 
 func newCertificates() ([]webrtc.Certificate, error) {
@@ -288,6 +295,8 @@ func newCertificates() ([]webrtc.Certificate, error) {
 // every browser's offers reach the seed (trackers relay each offer to a
 // random other member; with hundreds of members a browser would rarely
 // meet the seed, and the benchmark measures the seed, not the pairing).
+// With browserEnv.stay it stays, as a real page does: the run then measures
+// how the seed finds browsers in a full swarm.
 type browser struct {
 	env    *browserEnv
 	api    *webrtc.API
@@ -303,8 +312,9 @@ type browser struct {
 	client    *tracker.Client
 	hold      func(context.Context) // returns when the browser may go on; the soak's rests
 
-	pc   *webrtc.PeerConnection // the connection to the seed
-	conn *browserConn
+	pc    *webrtc.PeerConnection // the connection to the seed
+	conn  *browserConn
+	leave context.CancelFunc // stops the tracker client kept with stay
 }
 
 type openedChannel struct {
@@ -336,9 +346,18 @@ func (b *browser) connect(ctx context.Context) (time.Duration, int, error) {
 			b.peerID = peerIDPrefix(b.sw.gen) + randomAlnum(12)
 			b.mu.Unlock()
 		}
+		offers := b.env.offers
+		if offers == 0 {
+			offers = -1 // tracker.Config: none
+			b.mu.Lock()
+			if b.announced.IsZero() {
+				b.announced = time.Now() // Offers is not asked: the announce goes now
+			}
+			b.mu.Unlock()
+		}
 		c, err := tracker.NewClient(tracker.Config{
 			URL: b.env.trackerURL, Logger: zerolog.Nop(), Metrics: b.env.metrics,
-			OffersPerAnnounce: 5, DefaultInterval: time.Hour, BackoffMin: 200 * time.Millisecond,
+			OffersPerAnnounce: offers, DefaultInterval: time.Hour, BackoffMin: 200 * time.Millisecond,
 		})
 		if err != nil {
 			return 0, attempt, err
@@ -355,7 +374,13 @@ func (b *browser) connect(ctx context.Context) (time.Duration, int, error) {
 		select {
 		case oc := <-b.opened:
 			t.Stop()
-			cancel() // leave the tracker: a best-effort "stopped", then close
+			if b.env.stay {
+				b.mu.Lock()
+				b.leave = cancel
+				b.mu.Unlock()
+			} else {
+				cancel() // leave the tracker: a best-effort "stopped", then close
+			}
 			b.keep(oc.pc)
 			b.mu.Lock()
 			setup := oc.at.Sub(b.announced)
@@ -408,6 +433,13 @@ func (b *browser) alive() bool {
 }
 
 func (b *browser) close() {
+	b.mu.Lock()
+	leave := b.leave
+	b.leave = nil
+	b.mu.Unlock()
+	if leave != nil {
+		leave()
+	}
 	b.keep(nil)
 }
 

@@ -44,7 +44,9 @@
 //	/tmp/loadgen -peers 1000,2000 -pull 200 -json /tmp/loadgen.json
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5         # pullers paced as 1.5 Mbit/s players
 //	/tmp/loadgen -pull 200 -pull-mbps 1.5 -loss 0.02   # ... on a link losing 2 % of packets
-//	/tmp/loadgen -peers 2000 -pull 0 -rate 100 -rtt 100ms  # a flash crowd of distant viewers
+//	/tmp/loadgen -peers 1000 -pull 100 -pull-mbps 1.5 -rtt 50ms   # ... 50 ms away
+//	/tmp/loadgen -target superpeer -seed-offers -stay -browser-offers 0 -variants 1 -generations 2.3 \
+//	    -peers 500 -pull 0 -join-timeout 2m -attempts 1   # how fast the seed finds a full swarm's browsers
 //	/tmp/loadgen -target superpeer -udp-port 7882  # superpeer on one UDP port
 //	/tmp/loadgen -target superpeer -variants 1 -generations 2.3 -peers 1000 -pull 0 -live 10
 //	                                               # new live segments → 1,000 browsers' announcements
@@ -112,6 +114,8 @@ func run() int {
 		loss        = flag.Float64("loss", 0, "fraction of the datagrams each simulated browser receives that is dropped at random, a lossy last mile (needs -browser-sockets > 0)")
 		rtt         = flag.Duration("rtt", 0, "added to every round trip between a simulated browser and the seed: each browser holds the datagrams it receives this long, a distant viewer (needs -browser-sockets > 0)")
 		joinTimeout = flag.Duration("join-timeout", 5*time.Second, "per announce: wait this long for a data channel before announcing again")
+		brOffers    = flag.Int("browser-offers", 5, "offers per browser announce (P2P Media Loader 2.x: 5; 0: none, a 5.x page with 50 peers, which only the seed's offers reach)")
+		stay        = flag.Bool("stay", false, "connected browsers stay on the tracker as real pages do, instead of leaving it so that every offer reaches the seed: measures how the seed finds browsers in a full swarm (use with -seed-offers)")
 		attempts    = flag.Int("attempts", 5, "announces per browser before it counts as failed")
 		spBin       = flag.String("superpeer-bin", "", "cmd/superpeer binary (default: go build ./cmd/superpeer)")
 		profileDir  = flag.String("profile", "", "write target profiles here; superpeer then runs as its in-process twin")
@@ -192,6 +196,9 @@ func run() int {
 	}
 	if *rtt < 0 || (*rtt > 0 && *sockets == 0) {
 		err = errors.New("want -rtt >= 0, and -browser-sockets > 0 with -rtt")
+	}
+	if *brOffers < 0 || *brOffers > 20 {
+		err = errors.New("want 0 <= -browser-offers <= 20")
 	}
 	if *rate <= 0 || *attempts < 1 {
 		err = errors.New("want -rate > 0, -attempts >= 1")
@@ -276,6 +283,7 @@ func run() int {
 		return 1
 	}
 	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs,
+		offers: *brOffers, stay: *stay,
 		publish: time.Duration(spec.duration * float64(time.Second))}
 	if *pullMbps > 0 {
 		rc.pullEvery = time.Duration(float64(spec.segSize*8) / (*pullMbps * 1e6) * float64(time.Second))
@@ -369,6 +377,7 @@ func run() int {
 			"rate": *rate, "pull_mbps": *pullMbps, "gomaxprocs": *gomaxprocs, "cpus": *cpus, "tracker": *trackerKind, "udp_port": *udpPort,
 			"seed_offers": *seedOffers, "variants": spec.variants, "segments": spec.segments, "segment_size": spec.segSize,
 			"generations": *gens, "browser_sockets": *sockets, "loss": *loss, "rtt": rtt.String(), "live": *live,
+			"browser_offers": *brOffers, "stay": *stay,
 		}
 		if err := writeJSON(*jsonOut, cfg, results); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)

@@ -25,6 +25,8 @@ type runConfig struct {
 	joinTimeout time.Duration
 	attempts    int
 	certs       []webrtc.Certificate
+	offers      int  // browsers' offers per announce
+	stay        bool // connected browsers stay on the tracker
 }
 
 // result is one target's figures at one size. Durations are in ms, CPU in
@@ -122,7 +124,7 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	r.BaseCPUCores = cores(base, base2)
 
 	env := &browserEnv{trackerURL: t.trackerURL, metrics: tracker.NewMetrics(prometheus.NewRegistry()),
-		joinTimeout: rc.joinTimeout, attempts: rc.attempts, org: org, certs: rc.certs}
+		joinTimeout: rc.joinTimeout, attempts: rc.attempts, org: org, certs: rc.certs, offers: rc.offers, stay: rc.stay}
 	browsers := make([]*browser, n)
 	setups := make([]time.Duration, n)
 	attempts := make([]int, n)

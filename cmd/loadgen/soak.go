@@ -101,7 +101,7 @@ func runSoak(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	}
 	s := &soaker{cfg: cfg, apis: apis, swarms: swarms, org: org,
 		env: &browserEnv{trackerURL: t.trackerURL, metrics: tracker.NewMetrics(prometheus.NewRegistry()),
-			joinTimeout: rc.joinTimeout, attempts: rc.attempts, org: org, certs: rc.certs}}
+			joinTimeout: rc.joinTimeout, attempts: rc.attempts, org: org, certs: rc.certs, offers: rc.offers, stay: rc.stay}}
 	s.hold.open()
 	sctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()

@@ -119,10 +119,10 @@ func (r *soonRecorder) announceSoon(string) { r.soon.Add(1) }
 
 // TestEarlyAnnouncePacing drives a swarm's refill checks by hand (its timer
 // is an hour away): early announces while the tracker counts unreached
-// browsers and offers are taken; a doubling wait while none is taken, and
-// none once that wait reaches the tracker's interval, until an offer is
-// taken again; none when everyone is reached or the swarm is full, nor when
-// superpeer makes no offers.
+// browsers and offers are taken; a doubling wait while none is taken or
+// nobody is left to reach, and no early announce once that wait reaches the
+// tracker's interval, until an offer is taken or browsers appear; none when
+// the swarm is full, nor when superpeer makes no offers.
 func TestEarlyAnnouncePacing(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
@@ -150,37 +150,40 @@ func TestEarlyAnnouncePacing(t *testing.T) {
 		defer sw.mu.Unlock()
 		return sw.refill.gap
 	}
+	early := func() int32 { return rec.soon.Load() }
 
-	respond(10) // superpeer and 9 browsers, none connected
+	respond(1) // alone on the tracker
 	require.Equal(t, time.Hour, gap())
-	check(2, 10)
-	require.Equal(t, int32(1), rec.soon.Load(), "offers taken, browsers left: announce early")
-	require.Equal(t, time.Hour, gap())
-	check(0, 10)
-	require.Equal(t, int32(2), rec.soon.Load(), "nothing taken: still early, after a longer wait")
+	check(0, 1)
+	require.Equal(t, int32(1), early(), "nobody to reach: look again, later")
 	require.Equal(t, 2*time.Hour, gap())
 	check(0, 10)
-	require.Equal(t, int32(2), rec.soon.Load(), "the wait reached the tracker's interval: no early announce")
+	require.Equal(t, int32(1), early(), "the wait reached the tracker's interval: no early announce")
 	require.Equal(t, 4*time.Hour, gap())
-	check(1, 10)
-	require.Equal(t, int32(3), rec.soon.Load(), "an offer taken again: early once more")
+	check(0, 10) // 9 browsers appeared where there was nobody to reach
+	require.Equal(t, int32(2), early(), "browsers found: announce early")
 	require.Equal(t, time.Hour, gap())
-	require.Equal(t, 3.0, metricValue(t, reg, "superpeer_early_announces_total", "t", "main-0", "2.3"))
+	check(2, 10)
+	require.Equal(t, int32(3), early(), "offers taken, browsers left: announce early")
+	require.Equal(t, time.Hour, gap())
+	check(0, 10)
+	require.Equal(t, int32(4), early(), "nothing taken: still early, after a longer wait")
+	require.Equal(t, 2*time.Hour, gap())
+	check(0, 10)
+	require.Equal(t, int32(4), early(), "the wait reached the tracker's interval")
+	check(1, 10)
+	require.Equal(t, int32(5), early(), "an offer taken again: early once more")
+	require.Equal(t, time.Hour, gap())
+	require.Equal(t, 5.0, metricValue(t, reg, "superpeer_early_announces_total", "t", "main-0", "2.3"))
 
-	for i := range 3 { // 3 of the 9 browsers connected
+	for i := range 4 { // 4 browsers connected: peers.max_per_swarm
 		id := fmt.Sprintf("browser-%02d-xxxxxxxxx", i)
 		sw.peers[id] = &peer{remoteID: id}
 	}
-	respond(4) // superpeer and the three: everyone is reached
-	check(1, 4)
-	require.Equal(t, int32(3), rec.soon.Load(), "nobody left to reach")
-	sw.peers["browser-03-xxxxxxxxx"] = &peer{remoteID: "browser-03-xxxxxxxxx"}
-	respond(10)
 	check(1, 10)
-	require.Equal(t, int32(3), rec.soon.Load(), "the swarm is full (peers.max_per_swarm 4)")
+	require.Equal(t, int32(5), early(), "the swarm is full")
 
 	env.offering = false
-	delete(sw.peers, "browser-03-xxxxxxxxx")
 	sw.closePending() // stops the armed check
 	respond(10)
 	sw.mu.Lock()

@@ -96,6 +96,7 @@ type refillState struct {
 	gap      time.Duration // wait before the next check; 0: env.minGap
 	interval time.Duration // the trackers' announce interval, longest reported
 	admitted int           // browsers that took our offers since the last check
+	reached  bool          // the last check found nobody left to reach
 }
 
 type pendingOffer struct {
@@ -459,13 +460,15 @@ func (sw *swarm) scheduleRefillLocked() {
 // browsers' own offers reach superpeer only as one member among many: left
 // to the tracker's interval (a minute or two), superpeer would meet about
 // offers_per_announce new browsers per interval, however large the swarm.
-// So while the trackers count browsers superpeer is not connected to, it
-// announces again min_interval after the last. Announces that no browser
-// took back off (the gap doubles, up to maxRefillGap), so a swarm whose
-// remaining browsers cannot or will not connect costs the tracker little;
-// one taken offer brings the gap back to min_interval. Once the gap reaches
-// the tracker's interval, the regular announces go on alone until one of
-// their offers is taken.
+// So while the trackers count browsers superpeer is not connected to and
+// they take its offers, it announces again min_interval after the last.
+// Otherwise (nothing taken, or nobody left to reach) the gap doubles and
+// the swarm keeps looking, less and less often, until the gap reaches the
+// tracker's interval and the regular announces go on alone: browsers that
+// cannot or will not connect cost the tracker little, and browsers that
+// join a swarm superpeer had covered (or found empty) are still noticed
+// before the next interval. A taken offer, or browsers found where there
+// were none to reach, bring the gap back to min_interval.
 func (sw *swarm) refillCheck() {
 	sw.mu.Lock()
 	sw.refill.timer = nil
@@ -477,20 +480,24 @@ func (sw *swarm) refillCheck() {
 	full := len(sw.peers) >= sw.env.limits.maxPerSwarm
 	taken := sw.refill.admitted > 0
 	sw.refill.admitted = 0
+	// Found where the last check saw nobody to reach: no offer of ours
+	// could have been taken in between.
+	found := unreached > 0 && sw.refill.reached
+	sw.refill.reached = unreached <= 0
 	sw.log.Debug().Int64("unreached", unreached).Bool("taken", taken).Bool("full", full).
 		Dur("gap", sw.refill.gap).Msg("early announce check")
+	limit := sw.refill.interval
+	if limit <= 0 {
+		limit = maxRefillGap
+	}
 	switch {
-	case unreached <= 0 || full:
-		sw.refill.gap = 0 // nobody left to reach: the interval will do
+	case full:
+		sw.refill.gap = 0
 		sw.mu.Unlock()
 		return
-	case taken:
+	case unreached > 0 && (taken || found):
 		sw.refill.gap = sw.env.minGap
 	default:
-		limit := sw.refill.interval
-		if limit <= 0 {
-			limit = maxRefillGap
-		}
 		sw.refill.gap = min(2*sw.refill.gap, limit)
 		if sw.refill.gap >= limit {
 			// The tracker's interval comes first: no early announce, but
