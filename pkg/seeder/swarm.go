@@ -55,7 +55,7 @@ type swarmEnv struct {
 	peerID string
 	log    zerolog.Logger
 	// minGap is tracker_client.min_interval: the soonest a swarm reaching
-	// for more browsers announces again (see refill).
+	// for more browsers announces again (see refillCheck).
 	minGap time.Duration
 	// offering is whether superpeer makes offers at all
 	// (tracker_client.offers_per_announce and peers.max_pending_offers).
@@ -90,7 +90,7 @@ type swarm struct {
 	refill  refillState
 }
 
-// refillState paces a swarm's early announces (see swarm.refill).
+// refillState paces a swarm's early announces (see refillCheck).
 type refillState struct {
 	timer    *time.Timer   // the next check, nil when none is due
 	gap      time.Duration // wait before the next check; 0: env.minGap
