@@ -266,9 +266,9 @@ type browserEnv struct {
 	// five per announce, which costs the generator more CPU than the
 	// handshakes it measures.
 	certs []webrtc.Certificate
-	// offers is the number of offers per announce (5, as P2P Media Loader
-	// 2.x pages send; 0: none, as a 5.x page with 50 peers, which the seed
-	// must then reach with its own offers).
+	// offers is the number of offers per announce: 0 sends 5, as P2P Media
+	// Loader 2.x pages do; a negative number sends none, as a 5.x page with
+	// 50 peers, which the seed must then reach with its own offers.
 	offers int
 	// stay keeps a connected browser on the tracker, as real pages stay,
 	// instead of leaving it (see browser).
@@ -348,6 +348,9 @@ func (b *browser) connect(ctx context.Context) (time.Duration, int, error) {
 		}
 		offers := b.env.offers
 		if offers == 0 {
+			offers = 5
+		}
+		if offers < 0 {
 			offers = -1 // tracker.Config: none
 			b.mu.Lock()
 			if b.announced.IsZero() {

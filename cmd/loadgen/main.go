@@ -283,7 +283,7 @@ func run() int {
 		return 1
 	}
 	rc := runConfig{rate: *rate, settle: *settle, idle: *idle, duration: *duration, joinTimeout: *joinTimeout, attempts: *attempts, certs: certs,
-		offers: *brOffers, stay: *stay,
+		offers: browserOffers(*brOffers), stay: *stay,
 		publish: time.Duration(spec.duration * float64(time.Second))}
 	if *pullMbps > 0 {
 		rc.pullEvery = time.Duration(float64(spec.segSize*8) / (*pullMbps * 1e6) * float64(time.Second))
@@ -424,4 +424,13 @@ func httpGet(u string) ([]byte, error) {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// browserOffers maps -browser-offers to browserEnv.offers, where 0 stands
+// for the default and none is negative.
+func browserOffers(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

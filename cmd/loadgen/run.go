@@ -25,7 +25,7 @@ type runConfig struct {
 	joinTimeout time.Duration
 	attempts    int
 	certs       []webrtc.Certificate
-	offers      int  // browsers' offers per announce
+	offers      int  // browsers' offers per announce (browserEnv.offers: 0 is 5, negative none)
 	stay        bool // connected browsers stay on the tracker
 }
 
