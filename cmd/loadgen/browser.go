@@ -213,6 +213,10 @@ func (c *delayConn) pump() {
 		n, from, err := c.src.ReadFromAddrPort(*buf)
 		if err != nil {
 			delayBufs.Put(buf)
+			if n := c.dropped.Load(); n > 0 {
+				// The generator's own loss, not the seed's: say so.
+				logf("-rtt: %d datagrams dropped at a full delay queue (%d)", n, delayQueue)
+			}
 			c.err = err
 			close(c.queue)
 			return
