@@ -121,8 +121,9 @@ func (r *soonRecorder) announceSoon(string) { r.soon.Add(1) }
 // is an hour away): early announces while the tracker counts unreached
 // browsers and offers are taken; a doubling wait while none is taken or
 // nobody is left to reach, and no early announce once that wait reaches the
-// tracker's interval, until an offer is taken or browsers appear; none when
-// the swarm is full, nor when superpeer makes no offers.
+// tracker's interval, until an offer is taken or browsers appear (checked
+// as soon as an announce shows them); none when the swarm is full, nor when
+// superpeer makes no offers.
 func TestEarlyAnnouncePacing(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
@@ -157,12 +158,14 @@ func TestEarlyAnnouncePacing(t *testing.T) {
 	check(0, 1)
 	require.Equal(t, int32(1), early(), "nobody to reach: look again, later")
 	require.Equal(t, 2*time.Hour, gap())
-	check(0, 10)
+	check(0, 1)
 	require.Equal(t, int32(1), early(), "the wait reached the tracker's interval: no early announce")
 	require.Equal(t, 4*time.Hour, gap())
-	check(0, 10) // 9 browsers appeared where there was nobody to reach
-	require.Equal(t, int32(2), early(), "browsers found: announce early")
+	respond(10) // the regular announce finds 9 browsers where there was nobody to reach
+	require.Eventually(t, func() bool { return early() == 2 }, 10*time.Second, time.Millisecond,
+		"browsers found: checked at once, not after the doubled wait, and announced early")
 	require.Equal(t, time.Hour, gap())
+	respond(10) // the early announce's response arms the next check
 	check(2, 10)
 	require.Equal(t, int32(3), early(), "offers taken, browsers left: announce early")
 	require.Equal(t, time.Hour, gap())

@@ -429,6 +429,12 @@ func (sw *swarm) HandleAnnounceResponse(r tracker.AnnounceResponse) {
 	sw.refill.interval = max(sw.refill.interval, r.Interval)
 	size := sw.sizeLocked()
 	sw.scheduleRefillLocked()
+	if sw.refill.reached && size-1 > int64(len(sw.peers)) && sw.refill.timer != nil && sw.refill.timer.Stop() {
+		// Browsers where the last check found nobody to reach: check now
+		// instead of after the doubled wait. The announce it asks for still
+		// keeps min_interval after this one.
+		sw.refill.timer.Reset(0)
+	}
 	sw.mu.Unlock()
 	sw.env.metrics.swarmSize.WithLabelValues(sw.variant, string(sw.gen)).Set(float64(size))
 }
@@ -468,7 +474,9 @@ func (sw *swarm) scheduleRefillLocked() {
 // cannot or will not connect cost the tracker little, and browsers that
 // join a swarm superpeer had covered (or found empty) are still noticed
 // before the next interval. A taken offer, or browsers found where there
-// were none to reach, bring the gap back to min_interval.
+// were none to reach, bring the gap back to min_interval; browsers found are
+// checked for as soon as an announce response shows them
+// (HandleAnnounceResponse).
 func (sw *swarm) refillCheck() {
 	sw.mu.Lock()
 	sw.refill.timer = nil
