@@ -74,14 +74,13 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Coun
 	// pion otherwise opens multicast sockets and a goroutine per connection.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// Failed within ~15 s of silence instead of pion's 30 s: a browser that
-	// is gone frees its slot sooner. No keepalives of our own: pion would
-	// send a binding request on every connection every 2 s and handle the
-	// browser's response, the largest part of an idle connection's CPU. The
-	// browser is the side that checks consent (RFC 7675): Chromium pings the
-	// selected pair every 2.5 s and superpeer answers, which keeps the NAT
-	// binding open and tells superpeer the browser is there; a browser that
-	// stops pinging is gone, and fails the connection after 15 s.
-	se.SetICETimeouts(5*time.Second, 15*time.Second, 0)
+	// is gone frees its slot sooner. A binding request of our own when the
+	// selected pair has been quiet for 4 s (pion sends one only then, so a
+	// browser that pings or sends data costs nothing more): headless
+	// Chromium 156 in test/interop sent superpeer nothing for 15 s on
+	// connections it was still using, and without these requests superpeer
+	// failed them about 22 s after they opened, in the middle of playback.
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 4*time.Second)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort > 0 {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)

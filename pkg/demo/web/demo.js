@@ -19,7 +19,10 @@ const state = {
   // which are in bypassed too.
   bytes: { http: 0, browsers: 0, superpeer: 0, bypassed: 0 },
   samples: [], // [seconds since start, http, browsers, superpeer] cumulative bytes
-  peers: new Map(), // peer id -> {superpeer, bytes}
+  // peer id -> {superpeer, bytes, conns}: a peer is met once per swarm (each
+  // rendition is one), and a level switch may connect the new swarm before the
+  // old one closes, so a peer stays listed until its last connection closes.
+  peers: new Map(),
   playing: false,
   stalls: 0, // 'waiting' events after playback started (stream switches excepted)
   walkIndex: null, // DASH: {streams} once the segment-index snippet ran
@@ -197,11 +200,14 @@ function wireEngine (engine) {
     if (p) p.bytes += bytes
   })
   engine.addEventListener('onPeerConnect', ({ peerId }) => {
-    state.peers.set(peerId, { superpeer: isSuperpeer(peerId), bytes: state.peers.get(peerId)?.bytes ?? 0 })
+    const p = state.peers.get(peerId) ?? { superpeer: isSuperpeer(peerId), bytes: 0, conns: 0 }
+    p.conns++
+    state.peers.set(peerId, p)
     renderPeers()
   })
   engine.addEventListener('onPeerClose', ({ peerId }) => {
-    state.peers.delete(peerId)
+    const p = state.peers.get(peerId)
+    if (p && --p.conns <= 0) state.peers.delete(peerId)
     renderPeers()
   })
 }
