@@ -19,9 +19,12 @@ const state = {
   // which are in bypassed too.
   bytes: { http: 0, browsers: 0, superpeer: 0, bypassed: 0 },
   samples: [], // [seconds since start, http, browsers, superpeer] cumulative bytes
-  // peer id -> {superpeer, bytes, conns}: a peer is met once per swarm (each
-  // rendition is one), and a level switch may connect the new swarm before the
-  // old one closes, so a peer stays listed until its last connection closes.
+  // peer id -> {superpeer, bytes, conns}: a page meets superpeer under one
+  // peer id in every rendition's swarm, so a peer stays listed until its last
+  // connection closes. P2P Media Loader 2.3.1 may dispatch onPeerClose once
+  // for each of a connection's close, end and finish events (peer.ts), so the
+  // count can reach zero early and the list can still miss a connected peer:
+  // the byte counts, not this list, say where the bytes came from.
   peers: new Map(),
   playing: false,
   stalls: 0, // 'waiting' events after playback started (stream switches excepted)
