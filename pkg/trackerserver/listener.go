@@ -45,8 +45,10 @@ func (l *pendingListener) Accept() (net.Conn, error) {
 		}
 		src := remoteAddr(c)
 		if reason := l.admit(src); reason != "" {
-			_ = c.Close()
+			// Counted before the close, so that whoever sees the close
+			// sees it counted.
 			l.s.m.rejected.WithLabelValues(reason).Inc()
+			_ = c.Close()
 			l.s.warn.Warn().Str("reason", reason).Str("source", src.String()).
 				Msg("tracker connection closed at accept: too many not yet upgraded")
 			continue
