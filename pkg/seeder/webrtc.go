@@ -74,12 +74,12 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Coun
 	// pion otherwise opens multicast sockets and a goroutine per connection.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// Failed within ~15 s of silence instead of pion's 30 s: a browser that
-	// is gone frees its slot sooner. A binding request of our own when the
-	// selected pair has been quiet for 4 s (pion sends one only then, so a
-	// browser that pings or sends data costs nothing more): headless
-	// Chromium 156 in test/interop sent superpeer nothing for 15 s on
-	// connections it was still using, and without these requests superpeer
-	// failed them about 22 s after they opened, in the middle of playback.
+	// is gone frees its slot sooner. A binding request of our own on the
+	// selected pair every 4 s (pion sends it whatever else arrives; about
+	// 0.06-0.09 cores per 1,000 idle browsers, docs/performance.md): without
+	// it, headless Chromium 156 in test/interop left the pair pion had
+	// selected silent for 15 s on connections it was still using, and
+	// superpeer failed them about 22 s after they opened, mid-playback.
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 4*time.Second)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort > 0 {
