@@ -116,6 +116,15 @@ func (b *testBrowser) run(ctx context.Context) {
 	}()
 }
 
+// closeAll closes the browser's peer connections, as a tab that closes.
+func (b *testBrowser) closeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, pc := range b.pcs {
+		_ = pc.Close()
+	}
+}
+
 func (b *testBrowser) newPC() *webrtc.PeerConnection {
 	pc, err := b.api.NewPeerConnection(webrtc.Configuration{})
 	require.NoError(b.t, err)

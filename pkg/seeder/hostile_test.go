@@ -54,6 +54,9 @@ func TestPeerThatNeverReads(t *testing.T) {
 	waitFor(t, 45*time.Second, "the flooding peer to be dropped", func() bool {
 		return metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "queue_full") == 1
 	})
+	waitFor(t, 5*time.Second, "its disconnect counted", func() bool {
+		return metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "misbehaving") == 1
+	})
 	got, err := gc.download(2, 1, 0)
 	require.NoError(t, err)
 	require.Equal(t, h.v0.SegmentData(2), got, "the other browser is still served")

@@ -56,7 +56,7 @@ func TestICETCPPerIPLimit(t *testing.T) {
 	cfg := DefaultConfig().WebRTC
 	cfg.TCPPort, cfg.TCPMaxPerIP, cfg.IncludeLoopback, cfg.ICEServers = port, 3, true, nil
 	rejected := prometheus.NewCounter(prometheus.CounterOpts{Name: "rejected"})
-	_, _, closer, err := newWebRTC(cfg, zerolog.Nop(), rejected, nil)
+	_, _, closer, err := newWebRTC(cfg, zerolog.Nop(), rejected, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closer.Close() })
 

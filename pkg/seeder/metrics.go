@@ -21,6 +21,7 @@ type metrics struct {
 	connections    *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	peerErrors     *prometheus.CounterVec
+	disconnects    *prometheus.CounterVec
 	segmentsCached *prometheus.GaugeVec
 	segmentLag     *prometheus.HistogramVec
 	announceDelay  *prometheus.HistogramVec
@@ -78,6 +79,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		peerErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_peer_errors_total",
 			Help: "Misbehaviour and failures on peer connections, by reason.",
+		}, []string{"stream", "reason"}),
+		disconnects: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "superpeer_peer_disconnects_total",
+			Help: "Open peer connections that ended, by reason: closed (by the browser), ice_failed (nothing from the browser for 20 s), misbehaving, shutdown, error.",
 		}, []string{"stream", "reason"}),
 		segmentsCached: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "superpeer_segments_cached",
@@ -170,6 +175,7 @@ type streamMetrics struct {
 	connections    *prometheus.CounterVec // direction, result
 	requests       *prometheus.CounterVec // outcome
 	peerErrors     *prometheus.CounterVec // reason
+	disconnects    *prometheus.CounterVec // reason
 	segmentsCached prometheus.Gauge
 	segmentLag     prometheus.Observer
 	announceDelay  prometheus.Observer
@@ -188,6 +194,7 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		connections:    m.connections.MustCurryWith(l),
 		requests:       m.requests.MustCurryWith(l),
 		peerErrors:     m.peerErrors.MustCurryWith(l),
+		disconnects:    m.disconnects.MustCurryWith(l),
 		segmentsCached: m.segmentsCached.With(l),
 		segmentLag:     m.segmentLag.With(l),
 		announceDelay:  m.announceDelay.With(l),

@@ -38,10 +38,30 @@ const (
 // errQueueFull ends a peer whose command queue went over maxQueuedBytes.
 var errQueueFull = errors.New("peer send queue full")
 
+// errOversized ends a peer that sent a message over maxIncomingMessage.
+var errOversized = errors.New("oversized message")
+
+// Why a peer ended: the cause of its context, and the reason label of
+// superpeer_peer_disconnects_total once its data channel had opened.
+var (
+	// errBrowserClosed: the browser closed the data channel or the
+	// connection.
+	errBrowserClosed = errors.New("browser closed the connection")
+	// errICEFailed: nothing arrived on the selected candidate pair for the
+	// ICE disconnected and failed timeouts.
+	errICEFailed = errors.New("ice failed: nothing from the browser")
+	// errSetup: superpeer gave up on a connection being set up (glare,
+	// eviction, a failed answer, shutdown).
+	errSetup = errors.New("connection setup abandoned")
+)
+
 // rtcEnv is the process's WebRTC setup, shared by every peer.
 type rtcEnv struct {
 	api    *webrtc.API
 	config webrtc.Configuration
+	// nominations is the API's nomination hook; a closed connection's
+	// record is dropped from it.
+	nominations *nominations
 	// connectTimeout bounds gathering and the wait for the data channel.
 	connectTimeout time.Duration
 	// bufferLow and bufferHigh are the send buffer's flow-control marks.
@@ -76,13 +96,14 @@ type peer struct {
 	direction string // "answer" (the browser offered) or "offer"
 	log       zerolog.Logger
 	ctx       context.Context
-	end       context.CancelFunc // ends ctx
+	end       context.CancelCauseFunc // ends ctx, with why
 	closeOnce sync.Once
 	done      func(*peer) // the swarm forgets the peer
 	isOpen    atomic.Bool // the data channel has opened
 	created   time.Time
 
 	pc        *webrtc.PeerConnection
+	ufrag     string           // our ICE username fragment, once the SDP is made
 	opened    chan openChannel // the data channel, once open
 	published chan struct{}    // the swarm published a new segment index
 	low       chan struct{}    // the send buffer drained
@@ -113,7 +134,7 @@ type peerStats struct {
 var _ outbox = (*peer)(nil)
 
 func newPeer(ctx context.Context, env *peerEnv, sess session, remoteID, direction string, log zerolog.Logger, done func(*peer)) *peer {
-	ctx, end := context.WithCancel(ctx)
+	ctx, end := context.WithCancelCause(ctx)
 	return &peer{
 		env:       env,
 		sess:      sess,
@@ -145,8 +166,13 @@ func (p *peer) newPeerConnection() error {
 	}
 	p.pc = pc
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
-		if state == webrtc.PeerConnectionStateFailed || state == webrtc.PeerConnectionStateClosed {
-			p.end()
+		switch state {
+		case webrtc.PeerConnectionStateFailed:
+			p.end(errICEFailed)
+		case webrtc.PeerConnectionStateClosed:
+			// Closed by pion when the browser closed DTLS; when superpeer
+			// closed it, the cause is already set.
+			p.end(errBrowserClosed)
 		}
 	})
 	return nil
@@ -161,7 +187,7 @@ func (p *peer) attach(dc *webrtc.DataChannel) {
 		raw, err := dc.Detach()
 		if err != nil {
 			p.log.Debug().Err(err).Msg("detach data channel")
-			p.end()
+			p.end(err)
 			return
 		}
 		select {
@@ -170,7 +196,7 @@ func (p *peer) attach(dc *webrtc.DataChannel) {
 			_ = raw.Close() // a second channel
 		}
 	})
-	dc.OnClose(p.end)
+	dc.OnClose(func() { p.end(errBrowserClosed) })
 }
 
 // answer answers a browser's offer and returns our SDP. Gathering completes
@@ -217,6 +243,7 @@ func (p *peer) offer(ctx context.Context) (string, error) {
 // gather sets the local description and waits for ICE gathering to finish.
 func (p *peer) gather(ctx context.Context, desc webrtc.SessionDescription) (string, error) {
 	done := webrtc.GatheringCompletePromise(p.pc)
+	p.ufrag = iceUfrag(desc.SDP)
 	if err := p.pc.SetLocalDescription(desc); err != nil {
 		return "", fmt.Errorf("set local description: %w", err)
 	}
@@ -228,12 +255,16 @@ func (p *peer) gather(ctx context.Context, desc webrtc.SessionDescription) (stri
 	return p.pc.LocalDescription().SDP, nil
 }
 
-// close tears the connection down; safe to call more than once.
-func (p *peer) close() {
+// close tears the connection down for cause, unless it ended already;
+// safe to call more than once.
+func (p *peer) close(cause error) {
 	p.closeOnce.Do(func() {
-		p.end()
+		p.end(cause)
 		if p.pc != nil {
 			_ = p.pc.Close()
+			// After Close: its ICE agent sees no more requests that could
+			// record the connection again.
+			p.env.rtc.nominations.forget(p.ufrag)
 		}
 	})
 }
@@ -253,7 +284,7 @@ func signal(ch chan struct{}) {
 func (p *peer) run() {
 	m := p.env.metrics
 	defer p.done(p)
-	defer p.close()
+	defer p.close(errSetup)
 
 	timer := time.NewTimer(p.env.rtc.connectTimeout)
 	defer timer.Stop()
@@ -282,13 +313,14 @@ func (p *peer) run() {
 		readErr = p.read(msgs)
 	}()
 	err := p.loop(msgs, readerDone)
-	p.close() // unblocks the reader
+	if err == nil { // the reader ended
+		err = readErr
+	}
+	m.disconnects.WithLabelValues(p.disconnectReason(err)).Inc()
+	p.close(err) // unblocks the reader
 	<-readerDone
 	if p.timer != nil {
 		p.timer.Stop()
-	}
-	if err == nil {
-		err = readErr
 	}
 	ev := p.log.Debug()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
@@ -296,6 +328,30 @@ func (p *peer) run() {
 	}
 	ev.Float64("connected_seconds", p.env.now().Sub(started).Seconds()).Int64("sent_bytes", p.stats.sentBytes).
 		Int("served", p.stats.served).Msg("peer closed")
+}
+
+// disconnectReason names why an open connection ended, for
+// superpeer_peer_disconnects_total: from the cause its context ended with
+// or, if it had not ended, from err, the loop's or the reader's error.
+func (p *peer) disconnectReason(err error) string {
+	cause := context.Cause(p.ctx)
+	switch {
+	case errors.Is(cause, errICEFailed):
+		return "ice_failed"
+	case errors.Is(cause, errBrowserClosed):
+		return "closed"
+	case errors.Is(cause, context.Canceled):
+		return "shutdown" // the swarm's context: superpeer stopping, or the stream removed
+	case cause != nil:
+		return "error"
+	case errors.Is(err, errQueueFull), errors.Is(err, errOversized):
+		return "misbehaving"
+	}
+	// The channel or a transport under it closed before pion reported the
+	// connection's state: a browser that closes shows as EOF, an SCTP reset
+	// or a closed DTLS connection, whichever comes first. A failed ICE
+	// connection is reported first and closes nothing.
+	return "closed"
 }
 
 // read hands the messages the session wants to the run goroutine until the
@@ -316,7 +372,7 @@ func (p *peer) read(msgs chan<- []byte) error {
 		if errors.Is(err, io.ErrShortBuffer) {
 			p.env.rtc.bigReads.Put(big)
 			p.fault("oversized_message")
-			return fmt.Errorf("message over %d bytes: %w", maxIncomingMessage, err)
+			return fmt.Errorf("message over %d bytes: %w: %w", maxIncomingMessage, errOversized, err)
 		}
 		if err != nil {
 			if big != nil {

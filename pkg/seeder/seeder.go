@@ -153,7 +153,8 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 		s.upload = rate.NewLimiter(rate.Limit(cfg.Peers.UploadRate), burst)
 	}
 
-	api, pcc, closer, err := newWebRTC(cfg.WebRTC, s.log, s.metrics.iceTCPRejected, s.metrics.udp)
+	nom := newNominations()
+	api, pcc, closer, err := newWebRTC(cfg.WebRTC, s.log, s.metrics.iceTCPRejected, s.metrics.udp, nom)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +162,7 @@ func New(cfg Config, opts Options) (*Seeder, error) {
 	s.rtc = &rtcEnv{
 		api:            api,
 		config:         pcc,
+		nominations:    nom,
 		connectTimeout: cfg.WebRTC.ConnectTimeout,
 		bufferLow:      uint64(cfg.WebRTC.BufferLow),
 		bufferHigh:     uint64(cfg.WebRTC.BufferHigh),

@@ -410,6 +410,38 @@ func TestMisbehavingPeer(t *testing.T) {
 	require.Equal(t, 3.0, metricValue(t, h.reg, "superpeer_peer_errors_total", "test", "malformed_command"))
 }
 
+// TestDisconnectReasons: a connection the browser closes counts as closed,
+// one that shutdown ends as shutdown, and neither leaves its nomination
+// record behind.
+func TestDisconnectReasons(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 2 {
+		b := newTestBrowser(t, h.tracker.URL, h.infoHash(wire.Gen23), true)
+		b.run(ctx)
+		c := b.conn(ctx)
+		waitAnnouncement(t, c, []int64{0, 1, 2, 3, 4, 5})
+		got, err := c.download(1, 1, 0)
+		require.NoError(t, err)
+		require.Equal(t, h.v0.SegmentData(1), got)
+		if i == 1 {
+			break // stays connected until shutdown
+		}
+		require.Equal(t, 1, h.seeder.rtc.nominations.len(), "the browser nominated its pair")
+		b.closeAll()
+		waitFor(t, 10*time.Second, "the closed connection counted", func() bool {
+			return metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "closed") == 1
+		})
+		waitFor(t, 5*time.Second, "the record dropped", func() bool { return h.seeder.rtc.nominations.len() == 0 })
+	}
+	require.Equal(t, 1, h.seeder.rtc.nominations.len())
+	h.stop()
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "shutdown"))
+	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "closed"))
+	require.Zero(t, h.seeder.rtc.nominations.len())
+}
+
 // testLogLevel is raised to debug with SUPERPEER_TEST_DEBUG=1.
 var testLogLevel = func() zerolog.Level {
 	if os.Getenv("SUPERPEER_TEST_DEBUG") != "" {

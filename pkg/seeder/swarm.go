@@ -279,7 +279,7 @@ func (sw *swarm) HandleOffer(o tracker.Offer) {
 	sw.mu.Unlock()
 	for _, p := range []*peer{loser, evicted} {
 		if p != nil {
-			p.close()
+			p.close(errSetup)
 		}
 	}
 	if reason != "" {
@@ -296,7 +296,7 @@ func (sw *swarm) HandleOffer(o tracker.Offer) {
 		if err != nil {
 			p.log.Debug().Err(err).Msg("answer failed")
 			sw.env.metrics.connections.WithLabelValues("answer", "setup_failed").Inc()
-			p.close()
+			p.close(errSetup)
 			sw.remove(p)
 			return
 		}
@@ -342,7 +342,7 @@ func (sw *swarm) newOffer(ctx context.Context) (*tracker.LocalOffer, error) {
 	p := sw.newPeer("", "offer")
 	sdp, err := p.offer(ctx)
 	if err != nil {
-		p.close()
+		p.close(errSetup)
 		return nil, err
 	}
 	id := tracker.NewOfferID()
@@ -350,7 +350,7 @@ func (sw *swarm) newOffer(ctx context.Context) (*tracker.LocalOffer, error) {
 	defer sw.mu.Unlock()
 	if sw.ctx.Err() != nil {
 		// Shutting down: closePending may have run already.
-		p.close()
+		p.close(errSetup)
 		return nil, sw.ctx.Err()
 	}
 	sw.pending[id] = &pendingOffer{p: p, timer: time.AfterFunc(offerTTL, func() { sw.expire(id) })}
@@ -364,7 +364,7 @@ func (sw *swarm) expire(offerID string) {
 	delete(sw.pending, offerID)
 	sw.mu.Unlock()
 	if po != nil {
-		po.p.close()
+		po.p.close(errSetup)
 		sw.env.limits.releasePending()
 		sw.env.metrics.connections.WithLabelValues("offer", "unanswered").Inc()
 	}
@@ -389,7 +389,7 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 	sw.mu.Unlock()
 	for _, p := range []*peer{loser, evicted} {
 		if p != nil {
-			p.close()
+			p.close(errSetup)
 		}
 	}
 	if po == nil {
@@ -398,7 +398,7 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 	}
 	sw.env.limits.releasePending()
 	if reason != "" {
-		po.p.close()
+		po.p.close(errSetup)
 		sw.env.metrics.connections.WithLabelValues("offer", "rejected_"+reason).Inc()
 		return
 	}
@@ -408,7 +408,7 @@ func (sw *swarm) HandleAnswer(a tracker.Answer) {
 		if err != nil {
 			p.log.Debug().Err(err).Msg("set remote answer")
 			sw.env.metrics.connections.WithLabelValues("offer", "setup_failed").Inc()
-			p.close()
+			p.close(errSetup)
 			sw.remove(p)
 			return
 		}
@@ -548,7 +548,7 @@ func (sw *swarm) closePending() {
 	sw.mu.Unlock()
 	for _, po := range pending {
 		po.timer.Stop()
-		po.p.close()
+		po.p.close(errSetup)
 		sw.env.limits.releasePending()
 	}
 }

@@ -31,8 +31,9 @@ import (
 // newWebRTC builds the process's one pion API from the configuration. The
 // returned closer releases the shared UDP socket, if one was configured,
 // and the UDP batch sender. udp, if not nil, is given the batch sender to
-// export its counters.
-func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Counter, udp *udpCollector) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
+// export its counters. nom, if not nil, makes every connection follow the
+// browser's latest nomination.
+func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Counter, udp *udpCollector, nom *nominations) (*webrtc.API, webrtc.Configuration, io.Closer, error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = &pionLogger{log: log}
 	// One view of the host's interfaces for every connection. pion
@@ -73,14 +74,18 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Coun
 	// host or server-reflexive candidates (and are learned as peer-reflexive).
 	// pion otherwise opens multicast sockets and a goroutine per connection.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	// Failed within ~15 s of silence instead of pion's 30 s: a browser that
-	// is gone frees its slot sooner. A binding request of our own on the
-	// selected pair every 4 s (pion sends it whatever else arrives; about
-	// 0.06-0.09 cores per 1,000 idle browsers, docs/performance.md): without
-	// it, headless Chromium 156 in test/interop left the pair pion had
-	// selected silent for 15 s on connections it was still using, and
-	// superpeer failed them about 22 s after they opened, mid-playback.
-	se.SetICETimeouts(5*time.Second, 15*time.Second, 4*time.Second)
+	// Failed after 20 s without a packet from the selected pair's remote
+	// candidate (disconnected at 5 s, failed 15 s later) instead of pion's
+	// 30 s: a browser that is gone frees its slot sooner. No keepalive
+	// checks of superpeer's own: browsers check their selected pair every
+	// 2.5 s (Chromium) to 5 s (Firefox, RFC 7675), and with nominations
+	// followed that is the pair pion watches. pion's keepalive goes out on
+	// every tick whatever else arrives; at 4 s it cost 0.06-0.09 cores per
+	// 1,000 idle browsers (docs/performance.md).
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 0)
+	if nom != nil {
+		se.SetICEBindingRequestHandler(nom.handle)
+	}
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort > 0 {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)

@@ -49,7 +49,7 @@ type demoStats struct {
 // numbers and in a screenshot, where superpeer's line colour must appear inside the chart), and the
 // superpeer panel shows its swarms.
 func TestDemoPage(t *testing.T) {
-	url, _ := startDemo(t)
+	url, reg := startDemo(t)
 
 	shot := filepath.Join(interopDir(t), "out", "demo.png")
 	require.NoError(t, os.MkdirAll(filepath.Dir(shot), 0o755))
@@ -58,6 +58,16 @@ func TestDemoPage(t *testing.T) {
 		{URL: url, Duration: 35 * time.Second, Screenshot: shot, Viewport: &Viewport{Width: 1280, Height: 900}},
 		{URL: url, StartDelay: 5 * time.Second, Duration: 30 * time.Second},
 	}})
+	// superpeer kept every connection a tab was playing from: none failed
+	// under it. Before it followed Chromium's nominations, all four failed
+	// 20 s after they opened: Chromium moved to the IPv6 candidate pair,
+	// pion kept the first and heard nothing more there.
+	sp := &Superpeer{Reg: reg}
+	for _, reason := range []string{"closed", "ice_failed", "shutdown", "misbehaving", "error"} {
+		t.Logf("superpeer disconnects %s: %.0f", reason, sp.counter(t, "superpeer_peer_disconnects_total", map[string]string{"reason": reason}))
+	}
+	require.Zero(t, sp.counter(t, "superpeer_peer_disconnects_total", map[string]string{"reason": "ice_failed"}),
+		"superpeer failed connections to tabs that were playing")
 	for i, v := range res.Viewers {
 		var s demoStats
 		require.NoError(t, json.Unmarshal(v.RawStats, &s), "viewer %d stats", i)
