@@ -97,13 +97,18 @@ type peer struct {
 	log       zerolog.Logger
 	ctx       context.Context
 	end       context.CancelCauseFunc // ends ctx, with why
-	closeOnce sync.Once
-	done      func(*peer) // the swarm forgets the peer
-	isOpen    atomic.Bool // the data channel has opened
+	done      func(*peer)             // the swarm forgets the peer
+	isOpen    atomic.Bool             // the data channel has opened
 	created   time.Time
 
-	pc        *webrtc.PeerConnection
-	ufrag     string           // our ICE username fragment, once the SDP is made
+	// pcMu guards pc, ufrag and closed: close may come from any
+	// goroutine (glare, eviction, shutdown) while the connection is still
+	// being made.
+	pcMu   sync.Mutex
+	pc     *webrtc.PeerConnection
+	ufrag  string // our ICE username fragment, once the SDP is made
+	closed bool
+
 	opened    chan openChannel // the data channel, once open
 	published chan struct{}    // the swarm published a new segment index
 	low       chan struct{}    // the send buffer drained
@@ -164,7 +169,17 @@ func (p *peer) newPeerConnection() error {
 	if err != nil {
 		return fmt.Errorf("new peer connection: %w", err)
 	}
-	p.pc = pc
+	p.pcMu.Lock()
+	closed := p.closed
+	if !closed {
+		p.pc = pc
+	}
+	p.pcMu.Unlock()
+	if closed {
+		// Closed while this was being made: nobody else would close it.
+		_ = pc.Close()
+		return fmt.Errorf("new peer connection: %w", context.Cause(p.ctx))
+	}
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
 		switch state {
 		case webrtc.PeerConnectionStateFailed:
@@ -243,7 +258,9 @@ func (p *peer) offer(ctx context.Context) (string, error) {
 // gather sets the local description and waits for ICE gathering to finish.
 func (p *peer) gather(ctx context.Context, desc webrtc.SessionDescription) (string, error) {
 	done := webrtc.GatheringCompletePromise(p.pc)
+	p.pcMu.Lock()
 	p.ufrag = iceUfrag(desc.SDP)
+	p.pcMu.Unlock()
 	if err := p.pc.SetLocalDescription(desc); err != nil {
 		return "", fmt.Errorf("set local description: %w", err)
 	}
@@ -258,15 +275,21 @@ func (p *peer) gather(ctx context.Context, desc webrtc.SessionDescription) (stri
 // close tears the connection down for cause, unless it ended already;
 // safe to call more than once.
 func (p *peer) close(cause error) {
-	p.closeOnce.Do(func() {
-		p.end(cause)
-		if p.pc != nil {
-			_ = p.pc.Close()
-			// After Close: its ICE agent sees no more requests that could
-			// record the connection again.
-			p.env.rtc.nominations.forget(p.ufrag)
-		}
-	})
+	p.end(cause) // the first cause stays
+	p.pcMu.Lock()
+	if p.closed {
+		p.pcMu.Unlock()
+		return
+	}
+	p.closed = true
+	pc, ufrag := p.pc, p.ufrag
+	p.pcMu.Unlock()
+	if pc != nil {
+		_ = pc.Close()
+		// After Close: its ICE agent sees no more requests that could
+		// record the connection again.
+		p.env.rtc.nominations.forget(ufrag)
+	}
 }
 
 // notifyPublished tells run that the swarm published a new segment index.

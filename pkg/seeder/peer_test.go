@@ -1,12 +1,15 @@
 package seeder
 
 import (
+	"context"
 	"io"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -86,4 +89,32 @@ func TestPeerQueueCeiling(t *testing.T) {
 	}
 	require.ErrorIs(t, err, errQueueFull)
 	require.ErrorIs(t, p.lastErr, errQueueFull)
+}
+
+// TestPeerClosedDuringSetup: a peer closed before its answer is made (glare,
+// eviction of a half-open peer, shutdown) makes no connection that would
+// outlive it. The answer runs on its own goroutine, and close may come from
+// any other.
+func TestPeerClosedDuringSetup(t *testing.T) {
+	cfg := DefaultConfig().WebRTC
+	cfg.ICEServers = nil
+	cfg.IncludeLoopback = true
+	cfg.Interfaces = []string{"lo"}
+	api, pcc, closer, err := newWebRTC(cfg, zerolog.Nop(), prometheus.NewCounter(prometheus.CounterOpts{Name: "x"}), nil, newNominations())
+	require.NoError(t, err)
+	defer closer.Close()
+	browser, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	require.NoError(t, err)
+	defer browser.Close()
+	_, err = browser.CreateDataChannel("x", nil)
+	require.NoError(t, err)
+	offer, err := browser.CreateOffer(nil)
+	require.NoError(t, err)
+
+	env := &peerEnv{rtc: &rtcEnv{api: api, config: pcc, connectTimeout: 5 * time.Second}, now: time.Now}
+	p := newPeer(context.Background(), env, nil, "-PM0203-aaaaaaaaaaaa", "answer", zerolog.Nop(), func(*peer) {})
+	p.close(errSetup)
+	_, err = p.answer(offer.SDP)
+	require.ErrorIs(t, err, errSetup, "the answer gives up with the close's cause")
+	require.Nil(t, p.pc, "no connection made after the close")
 }
