@@ -54,6 +54,8 @@ var emptyCases = []struct{ match, series, reason string }{
 		"the demo's origin is the stream's own, nothing is refused"},
 	{"superpeer_peer_errors_total", "superpeer_peer_errors_total",
 		"the browsers send nothing malformed"},
+	{"superpeer_peer_disconnects_total", "superpeer_peer_disconnects_total",
+		"no browser connection has ended while both viewers play"},
 	{"superpeer_tracker_dropped_total", "superpeer_tracker_dropped_total",
 		"superpeer's tracker client drops nothing on loopback"},
 	{"superpeer_tracker_server_rejected_connections_total", "superpeer_tracker_server_rejected_connections_total",
