@@ -22,6 +22,7 @@ type metrics struct {
 	requests       *prometheus.CounterVec
 	peerErrors     *prometheus.CounterVec
 	disconnects    *prometheus.CounterVec
+	connectedFor   *prometheus.HistogramVec
 	segmentsCached *prometheus.GaugeVec
 	segmentLag     *prometheus.HistogramVec
 	announceDelay  *prometheus.HistogramVec
@@ -82,7 +83,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"stream", "reason"}),
 		disconnects: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "superpeer_peer_disconnects_total",
-			Help: "Open peer connections that ended, by reason: closed (by the browser), ice_failed (nothing from the browser for 20 s), misbehaving, shutdown, error.",
+			Help: "Open peer connections that ended, by reason: closed (by the browser), ice_failed (nothing from the browser for 20 s: most closed tabs, or a broken path), misbehaving, shutdown, error.",
+		}, []string{"stream", "reason"}),
+		connectedFor: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "superpeer_peer_connected_seconds",
+			Help:    "How long open peer connections lasted, observed when they end, by the reason they ended.",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 900, 3600},
 		}, []string{"stream", "reason"}),
 		segmentsCached: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "superpeer_segments_cached",
@@ -176,6 +182,7 @@ type streamMetrics struct {
 	requests       *prometheus.CounterVec // outcome
 	peerErrors     *prometheus.CounterVec // reason
 	disconnects    *prometheus.CounterVec // reason
+	connectedFor   prometheus.ObserverVec // reason
 	segmentsCached prometheus.Gauge
 	segmentLag     prometheus.Observer
 	announceDelay  prometheus.Observer
@@ -195,6 +202,7 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		requests:       m.requests.MustCurryWith(l),
 		peerErrors:     m.peerErrors.MustCurryWith(l),
 		disconnects:    m.disconnects.MustCurryWith(l),
+		connectedFor:   m.connectedFor.MustCurryWith(l),
 		segmentsCached: m.segmentsCached.With(l),
 		segmentLag:     m.segmentLag.With(l),
 		announceDelay:  m.announceDelay.With(l),

@@ -339,7 +339,9 @@ func (p *peer) run() {
 	if err == nil { // the reader ended
 		err = readErr
 	}
-	m.disconnects.WithLabelValues(p.disconnectReason(err)).Inc()
+	reason := p.disconnectReason(err)
+	m.disconnects.WithLabelValues(reason).Inc()
+	m.connectedFor.WithLabelValues(reason).Observe(p.env.now().Sub(started).Seconds())
 	p.close(err) // unblocks the reader
 	<-readerDone
 	if p.timer != nil {

@@ -440,6 +440,38 @@ func TestDisconnectReasons(t *testing.T) {
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "shutdown"))
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "closed"))
 	require.Zero(t, h.seeder.rtc.nominations.len())
+	for _, reason := range []string{"closed", "shutdown"} {
+		n, sum := histogramValue(t, h.reg, "superpeer_peer_connected_seconds", "test", reason)
+		require.Equal(t, uint64(1), n, "%s: one connection's lifetime", reason)
+		require.Greater(t, sum, 0.0, reason)
+		require.Less(t, sum, 30.0, reason)
+	}
+}
+
+// histogramValue returns the sample count and sum of the histogram series
+// of name whose label values are values (in any order).
+func histogramValue(t *testing.T, reg *prometheus.Registry, name string, values ...string) (uint64, float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(values) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(values, l.GetValue()) {
+					continue series
+				}
+			}
+			return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+		}
+	}
+	return 0, 0
 }
 
 // testLogLevel is raised to debug with SUPERPEER_TEST_DEBUG=1.
