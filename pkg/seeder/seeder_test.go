@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -236,6 +237,30 @@ func TestServeVODToOfferingBrowser(t *testing.T) {
 // are values (in any order), or 0 when there is no such series yet.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, values ...string) float64 {
 	t.Helper()
+	m := findSeries(t, reg, name, values)
+	switch {
+	case m == nil:
+		return 0
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	}
+	return 0
+}
+
+// histogramValue returns the sample count and sum of the histogram series
+// of name whose label values are values (in any order).
+func histogramValue(t *testing.T, reg *prometheus.Registry, name string, values ...string) (uint64, float64) {
+	t.Helper()
+	m := findSeries(t, reg, name, values)
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+}
+
+// findSeries returns the series of name whose label values are values (in
+// any order), or nil.
+func findSeries(t *testing.T, reg *prometheus.Registry, name string, values []string) *dto.Metric {
+	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
@@ -252,15 +277,10 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, values ...
 					continue series
 				}
 			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			}
+			return m
 		}
 	}
-	return 0
+	return nil
 }
 
 func TestShutdownIsClean(t *testing.T) {
@@ -446,32 +466,6 @@ func TestDisconnectReasons(t *testing.T) {
 		require.Greater(t, sum, 0.0, reason)
 		require.Less(t, sum, 30.0, reason)
 	}
-}
-
-// histogramValue returns the sample count and sum of the histogram series
-// of name whose label values are values (in any order).
-func histogramValue(t *testing.T, reg *prometheus.Registry, name string, values ...string) (uint64, float64) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(values) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if !slices.Contains(values, l.GetValue()) {
-					continue series
-				}
-			}
-			return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
-		}
-	}
-	return 0, 0
 }
 
 // testLogLevel is raised to debug with SUPERPEER_TEST_DEBUG=1.
