@@ -77,9 +77,10 @@ func newWebRTC(cfg WebRTCConfig, log zerolog.Logger, tcpRejected prometheus.Coun
 	// Failed after 20 s without a packet from the selected pair's remote
 	// candidate (disconnected at 5 s, failed 15 s later) instead of pion's
 	// 30 s: a browser that is gone frees its slot sooner. No keepalive
-	// checks of superpeer's own: browsers check their selected pair every
-	// 2.5 s (Chromium) to 5 s (Firefox, RFC 7675), and with nominations
-	// followed that is the pair pion watches. pion's keepalive goes out on
+	// checks of superpeer's own: browsers check their selected pair (every
+	// 2.5 s from Chromium, measured; RFC 7675 asks for about every 5 s),
+	// and with nominations followed that is the pair pion watches, whichever
+	// side offered (test/interop TestSuperpeerOfferToChromium). pion's keepalive goes out on
 	// every tick whatever else arrives; at 4 s it cost 0.06-0.09 cores per
 	// 1,000 idle browsers (docs/performance.md).
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 0)
