@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +20,37 @@ import (
 
 	"github.com/superpeer/superpeer/pkg/wire"
 )
+
+// TestWatchRSSKeepsThePeak grows this process's RSS by 64 MiB for part of
+// the window and gives it back before the window ends: the peak must count
+// it, and the end must not.
+func TestWatchRSSKeepsThePeak(t *testing.T) {
+	rss := func() int64 {
+		status, err := os.ReadFile("/proc/self/status")
+		require.NoError(t, err)
+		kib, err := parseVmRSS(status)
+		require.NoError(t, err)
+		return kib
+	}
+	debug.FreeOSMemory()
+	before := rss()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(500 * time.Millisecond)
+		b := make([]byte, 64<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1 // resident
+		}
+		time.Sleep(1500 * time.Millisecond) // over at least one sample
+		runtime.KeepAlive(b)
+		debug.FreeOSMemory() // b is garbage: back to the OS a second before the end
+	}()
+	peak := watchRSS(context.Background(), os.Getpid(), 3500*time.Millisecond)
+	<-done
+	require.GreaterOrEqual(t, peak-before, int64(48<<10), "peak %d KiB, before %d KiB", peak, before)
+	require.Less(t, rss(), peak-(32<<10), "the 64 MiB were given back: the end is below the peak")
+}
 
 func TestParseProc(t *testing.T) {
 	status := "Name:\tsuperpeer\nVmPeak:\t  900 kB\nVmRSS:\t   123456 kB\nThreads:\t9\n"

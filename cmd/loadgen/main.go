@@ -24,10 +24,15 @@
 //   - hold (-peers N,…): N browsers arrive at -rate per second and stay idle.
 //     Reported: peers held, connection setup p50/p99 (first announce → data
 //     channel open), KiB per peer ((VmRSS held − VmRSS before) / held, from
-//     /proc/PID/status), idle CPU per 1,000 peers (utime+stime from
-//     /proc/PID/stat over -idle, minus the target's own idle rate before the
-//     browsers came), goroutines per peer (go_goroutines from the target's
-//     /metrics), origin bytes fetched ÷ unique bytes;
+//     /proc/PID/status, at the end of the idle window and its peak over the
+//     window, sampled every second), idle CPU per 1,000 peers (utime+stime
+//     from /proc/PID/stat over -idle, minus the target's own idle rate
+//     before the browsers came), goroutines per peer (go_goroutines from the
+//     target's /metrics), origin bytes fetched ÷ unique bytes. The idle
+//     window (3 min) is longer than a GOGC-paced seed's first idle GC cycle
+//     at any size (its garbage grows with its heap, about 2 min at 1,000
+//     browsers): its memory climbs until that cycle and stays there, so a
+//     figure taken sooner reads low;
 //   - pull (-pull N): N browsers connect, then each requests segments back to
 //     back (one at a time, as a browser does per peer) and checks each
 //     against the origin's SHA-256. With -pull-mbps each browser instead
@@ -97,7 +102,7 @@ func run() int {
 		pull        = flag.Int("pull", 200, "browsers pulling segments, back to back unless -pull-mbps (0: no pull run)")
 		duration    = flag.Duration("duration", 20*time.Second, "pull measurement window")
 		pullMbps    = flag.Float64("pull-mbps", 0, "pace each puller to this many Mbit/s, as a player watching at that bitrate (0: back to back)")
-		idle        = flag.Duration("idle", 10*time.Second, "idle CPU measurement window")
+		idle        = flag.Duration("idle", 3*time.Minute, "idle window: idle CPU over it, RSS sampled every second (longer than a GOGC-paced seed's GC cycle, so memory is read at its steady state)")
 		settle      = flag.Duration("settle", 3*time.Second, "quiet time before memory samples")
 		rate        = flag.Float64("rate", 50, "browser arrivals per second")
 		gomaxprocs  = flag.Int("gomaxprocs", 2, "GOMAXPROCS of the targets (a 2-core node)")

@@ -65,6 +65,31 @@ func sampleProc(pid int, metricsURL string) (procSample, error) {
 	return s, nil
 }
 
+// watchRSS waits d (or until ctx ends), reading the process's RSS every
+// second, and returns the largest it saw (0 if none could be read). It reads
+// /proc only, so the sampling costs the target nothing.
+func watchRSS(ctx context.Context, pid int, d time.Duration) int64 {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	var peak int64
+	end := time.Now().Add(d)
+	for {
+		if status, err := os.ReadFile(path); err == nil {
+			if kib, err := parseVmRSS(status); err == nil {
+				peak = max(peak, kib)
+			}
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return peak
+		}
+		select {
+		case <-ctx.Done():
+			return peak
+		case <-time.After(min(left, time.Second)):
+		}
+	}
+}
+
 // parseVmRSS reads VmRSS (KiB) from /proc/PID/status.
 func parseVmRSS(status []byte) (int64, error) {
 	for _, line := range strings.Split(string(status), "\n") {

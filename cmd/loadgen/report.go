@@ -9,8 +9,8 @@ import (
 
 // figureLine is the one-line summary of a result.
 func figureLine(r result) string {
-	s := fmt.Sprintf("%-9s %s %5d: held %d/%d (%d never connected, %d lost), %.1f KiB/peer, %.3f cores/1000 idle, setup p50/p99 %.0f/%.0f ms",
-		r.Target, r.Mode, r.Peers, r.Held, r.Peers, r.Failed, r.Lost, r.KiBPerPeer, r.CoresPer1000, r.SetupP50Ms, r.SetupP99Ms)
+	s := fmt.Sprintf("%-9s %s %5d: held %d/%d (%d never connected, %d lost), %.1f KiB/peer (idle peak %.1f), %.3f cores/1000 idle, setup p50/p99 %.0f/%.0f ms",
+		r.Target, r.Mode, r.Peers, r.Held, r.Peers, r.Failed, r.Lost, r.KiBPerPeer, r.PeakKiBPerPeer, r.CoresPer1000, r.SetupP50Ms, r.SetupP99Ms)
 	if r.GoroutinesPer > 0 {
 		s += fmt.Sprintf(", %.1f goroutines/peer", r.GoroutinesPer)
 	}
@@ -38,8 +38,9 @@ func ratio(a, b float64) string {
 
 // ratioLine compares superpeer to pion at the same mode and size.
 func ratioLine(sp, pn result) string {
-	s := fmt.Sprintf("superpeer/pion %s %5d: KiB/peer %s, idle CPU %s, setup p50 %s",
-		sp.Mode, sp.Peers, ratio(sp.KiBPerPeer, pn.KiBPerPeer), ratio(sp.CoresPer1000, pn.CoresPer1000), ratio(sp.SetupP50Ms, pn.SetupP50Ms))
+	s := fmt.Sprintf("superpeer/pion %s %5d: KiB/peer %s (idle peak %s), idle CPU %s, setup p50 %s",
+		sp.Mode, sp.Peers, ratio(sp.KiBPerPeer, pn.KiBPerPeer), ratio(sp.PeakKiBPerPeer, pn.PeakKiBPerPeer),
+		ratio(sp.CoresPer1000, pn.CoresPer1000), ratio(sp.SetupP50Ms, pn.SetupP50Ms))
 	if sp.Pull != nil && pn.Pull != nil {
 		s += fmt.Sprintf(", Mbit/s/core %s, latency p50 %s p99 %s",
 			ratio(sp.Pull.MbpsPerCore, pn.Pull.MbpsPerCore), ratio(sp.Pull.LatP50Ms, pn.Pull.LatP50Ms), ratio(sp.Pull.LatP99Ms, pn.Pull.LatP99Ms))
@@ -64,15 +65,15 @@ func printReport(w io.Writer, header string, rs []result) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | mode | peers held | KiB/peer | cores/1000 idle | goroutines/peer | setup p50 / p99 ms | Mbit/s | CPU cores | Mbit/s/core | req p50 / p99 ms | stalls | origin ÷ unique |")
+	fmt.Fprintln(w, "| target | mode | peers held | KiB/peer (idle peak) | cores/1000 idle | goroutines/peer | setup p50 / p99 ms | Mbit/s | CPU cores | Mbit/s/core | req p50 / p99 ms | stalls | origin ÷ unique |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		g := "–"
 		if r.HeldGoroutines >= 0 {
 			g = fmt.Sprintf("%.1f", r.GoroutinesPer)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d / %d | %.1f | %.3f | %s | %.0f / %.0f |", r.Target, r.Mode, r.Held, r.Peers, r.KiBPerPeer,
-			r.CoresPer1000, g, r.SetupP50Ms, r.SetupP99Ms)
+		fmt.Fprintf(w, "| %s | %s | %d / %d | %.1f (%.1f) | %.3f | %s | %.0f / %.0f |", r.Target, r.Mode, r.Held, r.Peers, r.KiBPerPeer,
+			r.PeakKiBPerPeer, r.CoresPer1000, g, r.SetupP50Ms, r.SetupP99Ms)
 		if p := r.Pull; p != nil {
 			fmt.Fprintf(w, " %.0f | %.2f | %.0f | %.0f / %.0f | %d |", p.Mbps, p.CPUCores, p.MbpsPerCore, p.LatP50Ms, p.LatP99Ms, p.Stalls)
 		} else {

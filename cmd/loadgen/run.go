@@ -44,9 +44,16 @@ type result struct {
 	SetupP99Ms    float64 `json:"setup_p99_ms"`
 	SetupAttempts float64 `json:"setup_attempts_mean"`
 
-	BaseRSSKiB     int64   `json:"base_rss_kib"`
-	HeldRSSKiB     int64   `json:"held_rss_kib"`
-	KiBPerPeer     float64 `json:"kib_per_peer"`
+	BaseRSSKiB int64   `json:"base_rss_kib"`
+	HeldRSSKiB int64   `json:"held_rss_kib"`
+	KiBPerPeer float64 `json:"kib_per_peer"` // at the end of the idle window
+	// PeakRSSKiB is the largest RSS sampled (every second) over the idle
+	// window. A process whose collector lets garbage grow with its heap
+	// (GOGC) keeps rising while idle until its next cycle, and the memory
+	// it needs is the top of that climb: with an idle window longer than
+	// its GC cycle, PeakKiBPerPeer is what it holds in a steady state.
+	PeakRSSKiB     int64   `json:"peak_rss_kib"`
+	PeakKiBPerPeer float64 `json:"peak_kib_per_peer"`
 	BaseCPUCores   float64 `json:"base_cpu_cores"`
 	IdleCPUCores   float64 `json:"idle_cpu_cores"`  // above the base
 	CoresPer1000   float64 `json:"cores_per_1000"`  // idle, above the base
@@ -179,7 +186,7 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	if profileIdle {
 		_ = syscall.Kill(t.pid, syscall.SIGUSR1) // start the idle CPU profile
 	}
-	sleep(ctx, rc.idle)
+	peakKiB := watchRSS(ctx, t.pid, rc.idle)
 	s2, err := sampleProc(t.pid, t.metricsURL)
 	if err != nil {
 		return r, err
@@ -191,6 +198,7 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 		sleep(ctx, 3*time.Second)
 	}
 	r.HeldRSSKiB, r.HeldGoroutines = s2.rssKiB, s2.goroutines
+	r.PeakRSSKiB = max(s1.rssKiB, peakKiB, s2.rssKiB)
 	alive := held[:0:0]
 	for _, b := range held {
 		if b.alive() {
@@ -203,6 +211,7 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	r.IdleCPUCores = max(0, cores(s1, s2)-r.BaseCPUCores)
 	if r.Held > 0 {
 		r.KiBPerPeer = float64(r.HeldRSSKiB-r.BaseRSSKiB) / float64(r.Held)
+		r.PeakKiBPerPeer = float64(r.PeakRSSKiB-r.BaseRSSKiB) / float64(r.Held)
 		r.CoresPer1000 = r.IdleCPUCores / float64(r.Held) * 1000
 		if r.BaseGoroutines >= 0 && r.HeldGoroutines >= 0 {
 			r.GoroutinesPer = float64(r.HeldGoroutines-r.BaseGoroutines) / float64(r.Held)
