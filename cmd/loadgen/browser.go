@@ -28,12 +28,21 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/superpeer/superpeer/pkg/tracker"
+	"github.com/superpeer/superpeer/pkg/udpsock"
 	"github.com/superpeer/superpeer/pkg/wire"
 )
 
 // stallTimeout is P2P Media Loader's p2pNotReceivingBytesTimeoutMs: a
 // request that receives nothing for this long fails and is cancelled.
 const stallTimeout = 2 * time.Second
+
+// muxSocketBuffer is each muxed browser socket's kernel buffer, receive and
+// send. One socket carries a quarter of every browser's traffic; on a box
+// whose cores the generator shares with the seed, its reader can be off
+// the CPU for a few hundred milliseconds, and what arrives meanwhile must
+// wait in the kernel rather than be dropped: a drop here is the generator
+// measuring itself (an SCTP retransmission timeout, a stalled request).
+const muxSocketBuffer = 32 << 20
 
 // browserAPIs builds n pion APIs for the simulated browsers, each carrying
 // all of its peer connections on one UDP socket on 127.0.0.1 (an ICE UDP
@@ -62,8 +71,7 @@ func browserAPIs(n int, loss float64, rtt time.Duration) ([]*webrtc.API, []io.Cl
 		if err != nil {
 			return nil, closers, err
 		}
-		_ = conn.SetReadBuffer(8 << 20)
-		_ = conn.SetWriteBuffer(8 << 20)
+		_, _ = udpsock.SetBuffers(conn, muxSocketBuffer)
 		var pc net.PacketConn = conn
 		var src addrPortReader = udpReader{conn}
 		if loss > 0 {
