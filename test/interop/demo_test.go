@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +81,11 @@ func TestDemoPage(t *testing.T) {
 		require.Empty(t, s.Errors, "viewer %d fatal player errors", i)
 		if i == 0 {
 			require.Positive(t, s.Bytes.Superpeer, "viewer %d got nothing from superpeer", i)
+			// The page's peer list shows superpeer while it serves the tab
+			// (it lost it once P2P Media Loader reported a close twice);
+			// superpeer's peer ids start "-SP" (peer_id_prefix "-SP0100-").
+			require.True(t, slices.ContainsFunc(s.Peers, func(id string) bool { return strings.HasPrefix(id, "-SP") }),
+				"viewer %d took %d B from superpeer but its peer list %v lacks it", i, s.Bytes.Superpeer, s.Peers)
 		} else {
 			// A later tab may take every segment from the first, which already
 			// holds them: P2P Media Loader picks among the peers that have a

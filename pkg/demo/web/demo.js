@@ -199,8 +199,17 @@ function wireEngine (engine) {
       return
     }
     state.bytes[isSuperpeer(peerId) ? 'superpeer' : 'browsers'] += bytes
-    const p = state.peers.get(peerId)
-    if (p) p.bytes += bytes
+    let p = state.peers.get(peerId)
+    if (!p) {
+      // P2P Media Loader 2.3 reports one connection's close twice (its own
+      // destroy, then the data channel's close event), so a peer with a
+      // connection in each variant's swarm, as superpeer has, reads as gone
+      // while one still carries bytes. Bytes say it is connected.
+      p = { superpeer: isSuperpeer(peerId), bytes: 0, conns: 1 }
+      state.peers.set(peerId, p)
+      renderPeers()
+    }
+    p.bytes += bytes
   })
   engine.addEventListener('onPeerConnect', ({ peerId }) => {
     const p = state.peers.get(peerId) ?? { superpeer: isSuperpeer(peerId), bytes: 0, conns: 0 }
