@@ -6,11 +6,18 @@
 // It implements Novage/wt-tracker's FastTracker algorithm (src/fast-tracker.ts):
 // peers keyed by peer_id across swarms and connections, offers relayed to
 // min(others, offers, MaxOffers, numwant) distinct peers (all of them when
-// that covers the swarm, else a window from a random start), answers routed
+// that covers the swarm, else the seeds and a window from a random start over
+// the others), answers routed
 // by to_peer_id within their info hash with to_peer_id removed, "stopped"
 // removing one membership, memberships expiring after 2 × Interval without an
 // announce. Where it deviates, it does so to keep one client's fault from
 // costing it (or others) every swarm.
+//
+// One deviation is by design: trusted connections (Config.TrustedToken:
+// superpeer's own) are seeds, and an announce's offers go to the swarm's
+// seeds first, the rest to a window from a random start over everyone else.
+// A browser then reaches the seed on its first announce however large the
+// swarm, instead of by chance.
 //
 // Dialects: a socket may carry one peer id in many swarms (P2PML 5.x and 0.6,
 // which wt-tracker requires) or a peer id per swarm (2.x); numwant is the

@@ -105,7 +105,8 @@ type Config struct {
 	// it in the TrustedTokenHeader header as trusted: a seed that joins
 	// every swarm of many streams over one socket. They skip the origin
 	// check and are not held to MaxSwarmsPerConn nor MaxMessageRate, which
-	// size a browser. Use a long random value known only to the seed.
+	// size a browser, and every announce in their swarms relays its first
+	// offer to them. Use a long random value known only to the seed.
 	TrustedToken string
 	// Logger receives the server's logs (component=tracker_server).
 	Logger zerolog.Logger

@@ -23,9 +23,23 @@ type id20 [20]byte
 
 // tswarm is one info hash on the server.
 type tswarm struct {
-	ih       id20
-	members  []*tpeer // order is arbitrary (swap-remove); membership.idx points here
-	complete int      // members whose membership is completed
+	ih id20
+	// members holds the trusted members (seeds) first, members[:seeds],
+	// then everyone else in arbitrary order (swap-remove);
+	// membership.idx points here.
+	members  []*tpeer
+	seeds    int // trusted members, at the front of members
+	complete int // members whose membership is completed
+}
+
+// swap exchanges members i and j and their memberships' indexes.
+func (sw *tswarm) swap(i, j int) {
+	if i == j {
+		return
+	}
+	a, b := sw.members[i], sw.members[j]
+	sw.members[i], sw.members[j] = b, a
+	a.find(sw).idx, b.find(sw).idx = int32(j), int32(i)
 }
 
 // membership is one peer in one swarm.
@@ -138,6 +152,50 @@ type relay struct {
 	offer int // index in the announce's offers
 }
 
+// relays picks the members that receive p's offers: min(others, want)
+// distinct members other than p, the seeds first, then a window from a
+// random start over everyone else.
+//
+// Seeds first is where this tracker differs from wt-tracker and
+// bittorrent-tracker, which pick every receiver at random: in a swarm of
+// hundreds a browser's few offers would reach the seed only by chance, and
+// a browser that missed it would wait for its next announce (a minute or
+// more in P2P Media Loader) or for the seed's own offers. Here the seed
+// answers a browser's first announce, and the browser spends one offer on
+// it.
+func (sw *tswarm) relays(p *tpeer, want int) []relay {
+	others := len(sw.members) - 1
+	if want <= 0 || others <= 0 {
+		return nil
+	}
+	n := min(others, want)
+	relays := make([]relay, 0, n)
+	add := func(q *tpeer) {
+		if q != p && len(relays) < n {
+			relays = append(relays, relay{to: q.c, offer: len(relays)})
+		}
+	}
+	if n == others {
+		for _, q := range sw.members {
+			add(q)
+		}
+		return relays
+	}
+	for _, q := range sw.members[:sw.seeds] {
+		add(q)
+	}
+	// The rest hold at least n - len(relays) members besides p: n < others.
+	if rest := len(sw.members) - sw.seeds; rest > 0 {
+		for i, k := rand.IntN(rest), 0; len(relays) < n && k < rest; k++ {
+			add(sw.members[sw.seeds+i])
+			if i++; i == rest {
+				i = 0
+			}
+		}
+	}
+	return relays
+}
+
 // announce handles a started, periodic or completed announce: membership,
 // response, offers (wt-tracker processAnnounce and sendOffersToPeers).
 func (s *Server) announce(c *sconn, m *wire.RawTrackerMessage, now int64) bool {
@@ -185,29 +243,7 @@ func (s *Server) announce(c *sconn, m *wire.RawTrackerMessage, now int64) bool {
 		return true // a limit, not the client's fault
 	}
 	complete, incomplete := int64(sw.complete), int64(len(sw.members)-sw.complete)
-	var relays []relay
-	if others := len(sw.members) - 1; want > 0 && others > 0 {
-		n := min(others, want)
-		relays = make([]relay, 0, n)
-		if n == others {
-			for _, q := range sw.members {
-				if q != p {
-					relays = append(relays, relay{to: q.c, offer: len(relays)})
-				}
-			}
-		} else {
-			// A window from a random start, skipping the announcer.
-			i := rand.IntN(len(sw.members))
-			for len(relays) < n {
-				if q := sw.members[i]; q != p {
-					relays = append(relays, relay{to: q.c, offer: len(relays)})
-				}
-				if i++; i == len(sw.members) {
-					i = 0
-				}
-			}
-		}
-	}
+	relays := sw.relays(p, want)
 	s.mu.Unlock()
 
 	// {"action":"announce","interval":N,"info_hash":B,"complete":N,"incomplete":N}
@@ -327,6 +363,10 @@ func (s *Server) join(c *sconn, ih, pid id20, now int64, completed bool) (*tswar
 	}
 	p.ms = append(p.ms, membership{sw: sw, last: now, idx: int32(len(sw.members)), completed: completed})
 	sw.members = append(sw.members, p)
+	if c.trusted {
+		sw.swap(len(sw.members)-1, sw.seeds)
+		sw.seeds++
+	}
 	if completed {
 		sw.complete++
 	}
@@ -345,8 +385,16 @@ func (s *Server) leave(p *tpeer, i int) {
 	if ms.completed {
 		sw.complete--
 	}
+	idx := int(ms.idx)
+	if idx < sw.seeds {
+		// Keep the seeds in front: the leaving seed trades places with the
+		// last of them, which is then no longer a seed's slot.
+		sw.seeds--
+		sw.swap(idx, sw.seeds)
+		idx = sw.seeds
+	}
 	last := len(sw.members) - 1
-	if idx := int(ms.idx); idx != last {
+	if idx != last {
 		moved := sw.members[last]
 		sw.members[idx] = moved
 		moved.find(sw).idx = int32(idx)
