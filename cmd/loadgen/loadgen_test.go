@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,6 +19,9 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/superpeer/superpeer/pkg/wire"
@@ -99,6 +103,30 @@ func TestParseProc(t *testing.T) {
 	require.Equal(t, map[string]float64{"go_goroutines": 2417, "go_memstats_stack_inuse_bytes": 16384000}, m)
 	_, err = parseMetrics(strings.NewReader("go_threads 9\n"))
 	require.Error(t, err)
+}
+
+// TestParseSetupHistogram reads superpeer's setup histogram as client_golang
+// writes it: the answered connections of every stream are summed, those
+// within 100 ms counted apart, and the offer direction left out.
+func TestParseSetupHistogram(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := promauto.With(reg).NewHistogramVec(prometheus.HistogramOpts{
+		Name: "superpeer_peer_setup_seconds", Help: "setup",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"stream", "direction"})
+	promauto.With(reg).NewGauge(prometheus.GaugeOpts{Name: "go_goroutines", Help: "n"}).Set(7)
+	for _, v := range []float64{0.004, 0.1, 0.2} {
+		h.WithLabelValues("a", "answer").Observe(v)
+	}
+	h.WithLabelValues("b", "answer").Observe(0.03)
+	h.WithLabelValues("b", "answer").Observe(3)
+	h.WithLabelValues("a", "offer").Observe(0.02)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	m, err := scrapeMetrics(srv.URL)
+	require.NoError(t, err)
+	require.Equal(t, 5.0, m[setupCount])
+	require.Equal(t, 3.0, m[setupFast], "0.004, 0.03 and 0.1 are within 100 ms")
 }
 
 func TestOriginContent(t *testing.T) {

@@ -31,10 +31,14 @@ type procSample struct {
 	// heapInuse and stackInuse are the Go runtime's go_memstats_*_inuse_bytes,
 	// -1 when unknown: they split RSS into live heap and goroutine stacks.
 	heapInuse, stackInuse int64
+	// setups and setupsFast count the connections superpeer answered that
+	// opened, in all and within 100 ms of taking the offer
+	// (superpeer_peer_setup_seconds); -1 when the target does not export it.
+	setups, setupsFast float64
 }
 
 func sampleProc(pid int, metricsURL string) (procSample, error) {
-	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1}
+	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1, setups: -1, setupsFast: -1}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, fmt.Errorf("read status: %w", err)
@@ -59,6 +63,9 @@ func sampleProc(pid int, metricsURL string) (procSample, error) {
 			}
 			if v, ok := m["go_memstats_stack_inuse_bytes"]; ok {
 				s.stackInuse = int64(v)
+			}
+			if v, ok := m[setupCount]; ok {
+				s.setups, s.setupsFast = v, m[setupFast]
 			}
 		}
 	}
@@ -138,11 +145,22 @@ func scrapeMetrics(url string) (map[string]float64, error) {
 	return parseMetrics(resp.Body)
 }
 
+// Keys of parseMetrics' result for superpeer's setup histogram, direction
+// "answer", summed over streams.
+const (
+	setupCount = "setup_count"
+	setupFast  = "setup_within_100ms"
+)
+
 func parseMetrics(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		if key, v, ok := setupSeries(sc.Text()); ok {
+			out[key] += v
+			continue
+		}
 		for _, name := range scrapedMetrics {
 			if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
@@ -291,4 +309,31 @@ func machineSummary() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs (%s)%s, %s %s/%s", runtime.NumCPU(), model, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// setupSeries recognises the series of superpeer_peer_setup_seconds that
+// parseMetrics sums: direction "answer", its count and its 100 ms bucket.
+func setupSeries(line string) (string, float64, bool) {
+	name, rest, ok := strings.Cut(line, "{")
+	if !ok || !strings.HasPrefix(name, "superpeer_peer_setup_seconds_") {
+		return "", 0, false
+	}
+	labels, value, ok := strings.Cut(rest, "} ")
+	if !ok || !strings.Contains(labels, `direction="answer"`) {
+		return "", 0, false
+	}
+	var key string
+	switch {
+	case name == "superpeer_peer_setup_seconds_count":
+		key = setupCount
+	case name == "superpeer_peer_setup_seconds_bucket" && strings.Contains(labels, `le="0.1"`):
+		key = setupFast
+	default:
+		return "", 0, false
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return key, v, true
 }

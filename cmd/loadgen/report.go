@@ -11,6 +11,12 @@ import (
 func figureLine(r result) string {
 	s := fmt.Sprintf("%-9s %s %5d: held %d/%d (%d never connected, %d lost), %.1f KiB/peer (idle peak %.1f), %.3f cores/1000 idle, setup p50/p99 %.0f/%.0f ms",
 		r.Target, r.Mode, r.Peers, r.Held, r.Peers, r.Failed, r.Lost, r.KiBPerPeer, r.PeakKiBPerPeer, r.CoresPer1000, r.SetupP50Ms, r.SetupP99Ms)
+	if r.SetupAttempts > 1 {
+		s += fmt.Sprintf(" (%.3f announces per browser)", r.SetupAttempts)
+	}
+	if r.SeedSetupFast >= 0 {
+		s += fmt.Sprintf(", %.1f %% within 100 ms by the seed's clock", 100*r.SeedSetupFast)
+	}
 	if r.GoroutinesPer > 0 {
 		s += fmt.Sprintf(", %.1f goroutines/peer", r.GoroutinesPer)
 	}

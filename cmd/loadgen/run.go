@@ -43,6 +43,12 @@ type result struct {
 	SetupP50Ms    float64 `json:"setup_p50_ms"`
 	SetupP99Ms    float64 `json:"setup_p99_ms"`
 	SetupAttempts float64 `json:"setup_attempts_mean"`
+	// SeedSetupFast is the share of the connections the target answered
+	// during the arrivals that opened within 100 ms of it taking the offer,
+	// by its own clock (superpeer_peer_setup_seconds): the seed's part of
+	// the setup, without the tracker and the simulated browsers, whose
+	// work shares the box. -1 for a target that does not export it.
+	SeedSetupFast float64 `json:"seed_setup_within_100ms"`
 
 	BaseRSSKiB int64   `json:"base_rss_kib"`
 	HeldRSSKiB int64   `json:"held_rss_kib"`
@@ -180,6 +186,10 @@ func measure(ctx context.Context, t *target, org *origin, swarms []swarmInfo, ap
 	s1, err := sampleProc(t.pid, t.metricsURL)
 	if err != nil {
 		return r, err
+	}
+	r.SeedSetupFast = -1
+	if s1.setups > base2.setups && base2.setups >= 0 {
+		r.SeedSetupFast = (s1.setupsFast - base2.setupsFast) / (s1.setups - base2.setups)
 	}
 	// A pull run profiles its pull window, a live run its announce phase.
 	profileIdle := t.profiling && !pull && org.spec.live == 0

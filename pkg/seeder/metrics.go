@@ -23,6 +23,7 @@ type metrics struct {
 	peerErrors     *prometheus.CounterVec
 	disconnects    *prometheus.CounterVec
 	connectedFor   *prometheus.HistogramVec
+	setup          *prometheus.HistogramVec
 	segmentsCached *prometheus.GaugeVec
 	segmentLag     *prometheus.HistogramVec
 	announceDelay  *prometheus.HistogramVec
@@ -90,6 +91,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "How long open peer connections lasted, observed when they end, by the reason they ended.",
 			Buckets: []float64{5, 15, 30, 60, 120, 300, 900, 3600},
 		}, []string{"stream", "reason"}),
+		setup: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "superpeer_peer_setup_seconds",
+			Help:    "Time from superpeer taking a browser's offer (direction answer) or making its own (offer) to the data channel opening, for connections that opened.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"stream", "direction"}),
 		segmentsCached: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "superpeer_segments_cached",
 			Help: "Segments held in memory and announced to peers.",
@@ -183,6 +189,7 @@ type streamMetrics struct {
 	peerErrors     *prometheus.CounterVec // reason
 	disconnects    *prometheus.CounterVec // reason
 	connectedFor   prometheus.ObserverVec // reason
+	setup          prometheus.ObserverVec // direction
 	segmentsCached prometheus.Gauge
 	segmentLag     prometheus.Observer
 	announceDelay  prometheus.Observer
@@ -203,6 +210,7 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		peerErrors:     m.peerErrors.MustCurryWith(l),
 		disconnects:    m.disconnects.MustCurryWith(l),
 		connectedFor:   m.connectedFor.MustCurryWith(l),
+		setup:          m.setup.MustCurryWith(l),
 		segmentsCached: m.segmentsCached.With(l),
 		segmentLag:     m.segmentLag.With(l),
 		announceDelay:  m.announceDelay.With(l),

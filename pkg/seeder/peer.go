@@ -100,6 +100,9 @@ type peer struct {
 	done      func(*peer)             // the swarm forgets the peer
 	isOpen    atomic.Bool             // the data channel has opened
 	created   time.Time
+	// negotiated is when both descriptions were in hand: the browser's
+	// offer taken (created) or its answer to ours arriving (setRemote).
+	negotiated time.Time
 
 	// pcMu guards pc, ufrag and closed: close may come from any
 	// goroutine (glare, eviction, shutdown) while the connection is still
@@ -140,19 +143,21 @@ var _ outbox = (*peer)(nil)
 
 func newPeer(ctx context.Context, env *peerEnv, sess session, remoteID, direction string, log zerolog.Logger, done func(*peer)) *peer {
 	ctx, end := context.WithCancelCause(ctx)
+	now := env.now()
 	return &peer{
-		env:       env,
-		sess:      sess,
-		remoteID:  remoteID,
-		direction: direction,
-		log:       log,
-		ctx:       ctx,
-		end:       end,
-		done:      done,
-		created:   env.now(),
-		opened:    make(chan openChannel, 1),
-		published: make(chan struct{}, 1),
-		low:       make(chan struct{}, 1),
+		env:        env,
+		sess:       sess,
+		remoteID:   remoteID,
+		direction:  direction,
+		log:        log,
+		ctx:        ctx,
+		end:        end,
+		done:       done,
+		created:    now,
+		negotiated: now,
+		opened:     make(chan openChannel, 1),
+		published:  make(chan struct{}, 1),
+		low:        make(chan struct{}, 1),
 	}
 }
 
@@ -160,6 +165,7 @@ func newPeer(ctx context.Context, env *peerEnv, sess session, remoteID, directio
 // before the peer runs.
 func (p *peer) setRemote(id string) {
 	p.remoteID = id
+	p.negotiated = p.env.now()
 	p.log = p.log.With().Str("peer", shortPeerID(id)).Logger()
 }
 
@@ -323,6 +329,7 @@ func (p *peer) run() {
 	}
 	p.isOpen.Store(true)
 	m.connections.WithLabelValues(p.direction, "connected").Inc()
+	m.setup.WithLabelValues(p.direction).Observe(p.env.now().Sub(p.negotiated).Seconds())
 	m.peers.Inc()
 	defer m.peers.Dec()
 	p.log.Debug().Msg("peer connected")

@@ -371,6 +371,10 @@ func TestOffersReachAnsweringBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, h.v0.SegmentData(5), got)
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_connections_total", "test", "offer", "connected"))
+	n, sum := histogramValue(t, h.reg, "superpeer_peer_setup_seconds", "test", "offer")
+	require.Equal(t, uint64(1), n, "the connection's setup time")
+	require.Greater(t, sum, 0.0)
+	require.Less(t, sum, 5.0)
 }
 
 func TestPeerLimits(t *testing.T) {
@@ -460,6 +464,10 @@ func TestDisconnectReasons(t *testing.T) {
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "shutdown"))
 	require.Equal(t, 1.0, metricValue(t, h.reg, "superpeer_peer_disconnects_total", "test", "closed"))
 	require.Zero(t, h.seeder.rtc.nominations.len())
+	n, sum := histogramValue(t, h.reg, "superpeer_peer_setup_seconds", "test", "answer")
+	require.Equal(t, uint64(2), n, "both connections' setup times")
+	require.Greater(t, sum, 0.0)
+	require.Less(t, sum, 10.0)
 	for _, reason := range []string{"closed", "shutdown"} {
 		n, sum := histogramValue(t, h.reg, "superpeer_peer_connected_seconds", "test", reason)
 		require.Equal(t, uint64(1), n, "%s: one connection's lifetime", reason)
