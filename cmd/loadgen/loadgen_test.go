@@ -242,6 +242,11 @@ func TestSuperpeerConfigParses(t *testing.T) {
 	cfg, err := parseSuperpeerConfig([]byte(y))
 	require.NoError(t, err)
 	require.Equal(t, 4000, cfg.Peers.Max)
+	require.Empty(t, cfg.Trackers, "superpeer joins its embedded tracker by itself")
+	o.trackerKind = "go"
+	cfg, err = parseSuperpeerConfig([]byte(superpeerConfig(o, "ws://127.0.0.1:4", "", 3)))
+	require.NoError(t, err)
+	require.Equal(t, []string{"ws://127.0.0.1:4"}, cfg.Trackers)
 }
 
 func TestPaceNext(t *testing.T) {

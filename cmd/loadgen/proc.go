@@ -33,7 +33,8 @@ type procSample struct {
 	heapInuse, stackInuse int64
 	// setups and setupsFast count the connections superpeer answered that
 	// opened, in all and within 100 ms of taking the offer
-	// (superpeer_peer_setup_seconds); -1 when the target does not export it.
+	// (superpeer_peer_setup_seconds); -1 when the metrics could not be read,
+	// 0 when the target does not export it.
 	setups, setupsFast float64
 }
 
@@ -64,9 +65,8 @@ func sampleProc(pid int, metricsURL string) (procSample, error) {
 			if v, ok := m["go_memstats_stack_inuse_bytes"]; ok {
 				s.stackInuse = int64(v)
 			}
-			if v, ok := m[setupCount]; ok {
-				s.setups, s.setupsFast = v, m[setupFast]
-			}
+			// No series before the first connection opens.
+			s.setups, s.setupsFast = m[setupCount], m[setupFast]
 		}
 	}
 	return s, nil

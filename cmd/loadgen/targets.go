@@ -91,7 +91,14 @@ func startTracker(ctx context.Context, o targetOptions) (*child, string, error) 
 // raised above the run's peer count.
 func superpeerConfig(o targetOptions, trackerURL, trackerListen string, adminPort int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "trackers: [%q]\n", trackerURL)
+	if trackerListen == "" {
+		fmt.Fprintf(&b, "trackers: [%q]\n", trackerURL)
+	} else {
+		// superpeer joins its own tracker on its own, trusted; listed here
+		// too, it would join a second time under the same peer id and be
+		// refused over and over.
+		b.WriteString("trackers: []\n")
+	}
 	if trackerListen != "" {
 		// Every simulated browser comes from loopback: no per-source limit.
 		fmt.Fprintf(&b, "tracker_server:\n  listen: %q\n  interval: %s\n  max_peers: %d\n  max_peers_per_swarm: %d\n"+
