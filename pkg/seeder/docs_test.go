@@ -524,3 +524,33 @@ func TestReadmeConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cfg.Streams, 1)
 }
+
+// TestDashboardChartsEveryMetric checks that deploy/grafana/superpeer.json
+// has a query of every metric seeder.New registers, as test/interop's
+// TestPrometheus checks against a running demo, but without one.
+func TestDashboardChartsEveryMetric(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "grafana", "superpeer.json"))
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	var all strings.Builder
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			all.WriteString(tg.Expr + "\n")
+		}
+	}
+	var missing []string
+	for name := range registered(t) {
+		if !regexp.MustCompile(`\b` + name + `(_bucket|_sum|_count)?\b`).MatchString(all.String()) {
+			missing = append(missing, name)
+		}
+	}
+	sort.Strings(missing)
+	require.Empty(t, missing, "the dashboard charts no query of these")
+}

@@ -56,6 +56,8 @@ var emptyCases = []struct{ match, series, reason string }{
 		"the browsers send nothing malformed"},
 	{"superpeer_peer_disconnects_total", "superpeer_peer_disconnects_total",
 		"no browser connection has ended while both viewers play"},
+	{"superpeer_peer_connected_seconds", "superpeer_peer_connected_seconds_count",
+		"no browser connection has ended while both viewers play"},
 	{"superpeer_tracker_dropped_total", "superpeer_tracker_dropped_total",
 		"superpeer's tracker client drops nothing on loopback"},
 	{"superpeer_tracker_server_rejected_connections_total", "superpeer_tracker_server_rejected_connections_total",
