@@ -93,7 +93,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"stream", "reason"}),
 		setup: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "superpeer_peer_setup_seconds",
-			Help:    "Time from superpeer taking a browser's offer (direction answer) or making its own (offer) to the data channel opening, for connections that opened.",
+			Help:    "Time from superpeer taking a browser's offer (direction answer), or the browser's answer to superpeer's offer arriving (offer), to the data channel opening, for connections that opened.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"stream", "direction"}),
 		segmentsCached: f.NewGaugeVec(prometheus.GaugeOpts{
