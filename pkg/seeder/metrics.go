@@ -27,6 +27,7 @@ type metrics struct {
 	segmentsCached *prometheus.GaugeVec
 	segmentLag     *prometheus.HistogramVec
 	announceDelay  *prometheus.HistogramVec
+	peerAnnounce   *prometheus.HistogramVec
 	cacheBytes     prometheus.Gauge
 	cacheLimit     prometheus.Gauge
 	gcPercent      prometheus.Gauge
@@ -109,6 +110,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "superpeer_segment_announce_delay_seconds",
 			Help:    "Time from superpeer holding a segment's bytes to handing the news to every swarm's peers.",
 			Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1},
+		}, []string{"stream"}),
+		peerAnnounce: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "superpeer_peer_announce_delay_seconds",
+			Help:    "Time from superpeer holding a new segment's bytes to the announcement that first lists it as held being written to a browser's data channel, once per browser and announcement (from the earliest of the segments it brings).",
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"stream"}),
 		cacheBytes: f.NewGauge(prometheus.GaugeOpts{
 			Name: "superpeer_cache_bytes",
@@ -193,6 +199,7 @@ type streamMetrics struct {
 	segmentsCached prometheus.Gauge
 	segmentLag     prometheus.Observer
 	announceDelay  prometheus.Observer
+	peerAnnounce   prometheus.Observer
 	cacheRejected  prometheus.Counter
 	ready          prometheus.Gauge
 }
@@ -214,6 +221,7 @@ func (m *metrics) forStream(id string) *streamMetrics {
 		segmentsCached: m.segmentsCached.With(l),
 		segmentLag:     m.segmentLag.With(l),
 		announceDelay:  m.announceDelay.With(l),
+		peerAnnounce:   m.peerAnnounce.With(l),
 		cacheRejected:  m.cacheRejected.With(l),
 		ready:          m.streamReady.With(l),
 	}

@@ -115,6 +115,9 @@ type peer struct {
 	opened    chan openChannel // the data channel, once open
 	published chan struct{}    // the swarm published a new segment index
 	low       chan struct{}    // the send buffer drained
+	// fresh is the Fresh time (Unix ns) of the oldest published segment
+	// set whose news run has not yet handed to the session; 0 if none.
+	fresh atomic.Int64
 
 	// Owned by run.
 	dc      *webrtc.DataChannel
@@ -126,6 +129,13 @@ type peer struct {
 	timerC  <-chan time.Time
 	lastErr error // a failure met inside an outbox call
 	stats   peerStats
+
+	// cmdsQueued and cmdsWritten count command messages ever queued and
+	// written; announcing are the queued announcements that bring news of
+	// newly held segments, oldest first, timed until their last message is
+	// written.
+	cmdsQueued, cmdsWritten int64
+	announcing              []pendingAnnounce
 }
 
 // openChannel is a data channel that has opened, and its detached stream.
@@ -133,6 +143,19 @@ type openChannel struct {
 	dc  *webrtc.DataChannel
 	raw datachannel.ReadWriteCloser
 }
+
+// pendingAnnounce is an announcement queued with news of newly held
+// segments.
+type pendingAnnounce struct {
+	held  time.Time // when superpeer came to hold the oldest of them
+	until int64     // cmdsWritten once its last message is out
+}
+
+// maxPendingAnnounces bounds the announcements timed at once for a peer. A
+// browser that reads so slowly that more are queued has the newest merged
+// into the last, whose earlier time then stands for both: its delay is
+// overstated, never hidden.
+const maxPendingAnnounces = 8
 
 type peerStats struct {
 	sentBytes int64
@@ -298,8 +321,14 @@ func (p *peer) close(cause error) {
 	}
 }
 
-// notifyPublished tells run that the swarm published a new segment index.
-func (p *peer) notifyPublished() { signal(p.published) }
+// notifyPublished tells run that the swarm published a new segment index,
+// which first lists as held segments held since fresh (zero: none).
+func (p *peer) notifyPublished(fresh time.Time) {
+	if !fresh.IsZero() {
+		p.fresh.CompareAndSwap(0, fresh.UnixNano()) // the oldest news waiting stands for the rest
+	}
+	signal(p.published)
+}
 
 func signal(ch chan struct{}) {
 	select {
@@ -439,6 +468,7 @@ func (p *peer) loop(msgs <-chan []byte, readerDone <-chan struct{}) error {
 	<-throttle.C
 	throttled := false
 
+	p.fresh.Store(0) // what was published before the channel opened is in start's announcement
 	err := p.sess.start(p)
 	for err == nil {
 		for !throttled && p.dc.BufferedAmount() < p.env.rtc.bufferHigh {
@@ -458,7 +488,11 @@ func (p *peer) loop(msgs <-chan []byte, readerDone <-chan struct{}) error {
 		case msg := <-msgs:
 			err = p.sess.handle(msg, p)
 		case <-p.published:
+			fresh, queued := p.fresh.Swap(0), p.cmdsQueued
 			err = p.sess.published(p)
+			if fresh != 0 && p.cmdsQueued > queued {
+				p.announced(time.Unix(0, fresh))
+			}
 		case <-p.timerC:
 			p.timerC = nil
 			err = p.sess.timer(p)
@@ -490,6 +524,11 @@ func (p *peer) sendNext() (wait time.Duration, more bool, err error) {
 		p.queued -= len(msg)
 		if _, err := p.raw.Write(msg); err != nil {
 			return 0, false, fmt.Errorf("write command: %w", err)
+		}
+		p.cmdsWritten++
+		for len(p.announcing) > 0 && p.announcing[0].until <= p.cmdsWritten {
+			p.env.metrics.peerAnnounce.Observe(p.env.now().Sub(p.announcing[0].held).Seconds())
+			p.announcing = p.announcing[:copy(p.announcing, p.announcing[1:])]
 		}
 		return 0, true, nil
 	}
@@ -535,12 +574,24 @@ func (p *peer) writeAll(msgs [][]byte) error {
 	return nil
 }
 
+// announced times the commands just queued as an announcement that brings
+// news of segments held since held: superpeer_peer_announce_delay_seconds
+// observes it once its last message is written.
+func (p *peer) announced(held time.Time) {
+	if n := len(p.announcing); n == maxPendingAnnounces {
+		p.announcing[n-1].until = p.cmdsQueued
+		return
+	}
+	p.announcing = append(p.announcing, pendingAnnounce{held: held, until: p.cmdsQueued})
+}
+
 // command queues a command's messages (outbox).
 func (p *peer) command(msgs [][]byte) error {
 	for _, m := range msgs {
 		p.queued += len(m)
 	}
 	p.queue = append(p.queue, msgs...)
+	p.cmdsQueued += int64(len(msgs))
 	if p.queued > maxQueuedBytes {
 		p.fault("queue_full")
 		p.lastErr = errQueueFull

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
@@ -76,6 +77,61 @@ func TestPeerExclusiveUpload(t *testing.T) {
 	require.Equal(t, []string{"H", "0123", "B", "4567", "89", "T"}, rec.msgs)
 	require.Equal(t, int64(10), p.stats.sentBytes)
 	require.Equal(t, 1, p.stats.served)
+}
+
+// TestPeerTimesAnnouncements: an announcement that brings news of a newly
+// held segment is timed from when superpeer held it until its last message
+// is written, after any exclusive upload it waits behind; a peer that falls
+// behind keeps a bounded list, and the delay it reports is never shorter.
+func TestPeerTimesAnnouncements(t *testing.T) {
+	p, rec := testPeer(4)
+	clock := time.Unix(1000, 0)
+	p.env.now = func() time.Time { return clock }
+	observed := func() (uint64, float64) {
+		var m dto.Metric
+		require.NoError(t, p.env.metrics.peerAnnounce.(prometheus.Metric).Write(&m))
+		return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+	}
+
+	p.serve(&upload{Header: [][]byte{[]byte("H")}, Data: []byte("0123456789"), Chunk: func(d []byte, n int) int { return min(len(d), n) }, Exclusive: true})
+	_, _, err := p.sendNext() // the header: commands now wait for the last chunk
+	require.NoError(t, err)
+	require.NoError(t, p.command([][]byte{[]byte("R")})) // a reply, not news
+	require.NoError(t, p.command([][]byte{[]byte("A1"), []byte("A2")}))
+	p.announced(clock.Add(-10 * time.Millisecond))
+	clock = clock.Add(40 * time.Millisecond)
+	for range 5 { // three chunks, the end of the upload, then R
+		_, _, err = p.sendNext()
+		require.NoError(t, err)
+	}
+	require.Equal(t, []string{"H", "0123", "4567", "89", "R"}, rec.msgs)
+	n, _ := observed()
+	require.Zero(t, n, "not out before its last message")
+	_, _, err = p.sendNext() // A1
+	require.NoError(t, err)
+	n, _ = observed()
+	require.Zero(t, n)
+	_, _, err = p.sendNext() // A2
+	require.NoError(t, err)
+	n, sum := observed()
+	require.Equal(t, uint64(1), n)
+	require.InDelta(t, 0.050, sum, 1e-9)
+
+	// A browser that reads nothing for a while: nine announcements queued,
+	// eight timed, the ninth merged into the eighth.
+	start := clock
+	for i := range 9 {
+		require.NoError(t, p.command([][]byte{[]byte("N")}))
+		p.announced(start.Add(time.Duration(i) * time.Millisecond))
+	}
+	require.Len(t, p.announcing, maxPendingAnnounces)
+	clock = start.Add(100 * time.Millisecond)
+	drain(t, p)
+	n, sum = observed()
+	require.Equal(t, uint64(1+maxPendingAnnounces), n)
+	// 100, 99, ..., 93 ms: the eighth stands for the ninth, at 93 ms, not 92.
+	require.InDelta(t, 0.050+0.100*8-0.001*(0+1+2+3+4+5+6+7), sum, 1e-9)
+	require.Empty(t, p.announcing)
 }
 
 // TestPeerQueueCeiling: a browser that never reads cannot grow a peer's

@@ -228,7 +228,7 @@ func (m *metrics) deleteStream(id string) {
 	l := prometheus.Labels{"stream": id}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.sentBytes, m.peers, m.swarmSize, m.connections, m.requests, m.peerErrors, m.disconnects, m.connectedFor, m.setup,
-		m.segmentsCached, m.segmentLag, m.announceDelay, m.cacheRejected, m.streamReady,
+		m.segmentsCached, m.segmentLag, m.announceDelay, m.peerAnnounce, m.cacheRejected, m.streamReady,
 	} {
 		v.DeletePartialMatch(l)
 	}

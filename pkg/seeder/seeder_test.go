@@ -507,6 +507,11 @@ func TestLiveWindowAndEnd(t *testing.T) {
 	live.Advance()
 	// The new segments are announced; those that left the window go after a grace period.
 	waitAnnouncement(t, c, []int64{1002, 1003, 1004, 1005})
+	// superpeer timed its side: once per announcement with news, from
+	// holding the bytes to writing it, and there were two new segments.
+	n, sum := histogramValue(t, h.reg, "superpeer_peer_announce_delay_seconds", "test")
+	require.True(t, n == 1 || n == 2, "announcements timed: %d", n)
+	require.Positive(t, sum)
 	got, err := c.download(1005, 1, 0)
 	require.NoError(t, err)
 	require.Equal(t, live.SegmentData(1005), got)

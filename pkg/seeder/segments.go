@@ -1,6 +1,10 @@
 package seeder
 
-import "github.com/superpeer/superpeer/pkg/playlist"
+import (
+	"time"
+
+	"github.com/superpeer/superpeer/pkg/playlist"
+)
 
 // segmentSet is an immutable snapshot of one variant's segments, the same
 // for every generation: the stream goroutine builds a new one on each change
@@ -19,6 +23,10 @@ type segmentSet struct {
 	Legacy []heldSegment
 	// Live reports a live playlist: browsers sit near its end.
 	Live bool
+	// Fresh is when superpeer came to hold the earliest of the segments
+	// this set is the first to list as held; zero if it lists none anew.
+	// Peers time the announcements that carry the news from it.
+	Fresh time.Time
 }
 
 // heldSegment is one segment of a segmentSet.

@@ -465,6 +465,11 @@ func (st *stream) publish() {
 		}
 		v.dirty = false
 		set := st.snapshot(v)
+		for _, sg := range v.order {
+			if sg.state == segLoaded && !sg.loadedAt.IsZero() && (set.Fresh.IsZero() || sg.loadedAt.Before(set.Fresh)) {
+				set.Fresh = sg.loadedAt
+			}
+		}
 		v.set.Store(set)
 		for _, sw := range v.swarms {
 			sw.publish(set)

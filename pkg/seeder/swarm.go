@@ -157,7 +157,7 @@ func (sw *swarm) publish(set *segmentSet) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	for _, p := range sw.peers {
-		p.notifyPublished()
+		p.notifyPublished(set.Fresh)
 	}
 }
 
