@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -105,9 +106,10 @@ func TestParseProc(t *testing.T) {
 	require.Error(t, err)
 }
 
-// TestParseSetupHistogram reads superpeer's setup histogram as client_golang
-// writes it: the answered connections of every stream are summed, those
-// within 100 ms counted apart, and the offer direction left out.
+// TestParseSetupHistogram reads superpeer's setup and announcement
+// histograms as client_golang writes them: the answered connections of
+// every stream are summed, those within 100 ms counted apart, and the offer
+// direction left out; announcements likewise, over every stream.
 func TestParseSetupHistogram(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := promauto.With(reg).NewHistogramVec(prometheus.HistogramOpts{
@@ -121,12 +123,38 @@ func TestParseSetupHistogram(t *testing.T) {
 	h.WithLabelValues("b", "answer").Observe(0.03)
 	h.WithLabelValues("b", "answer").Observe(3)
 	h.WithLabelValues("a", "offer").Observe(0.02)
+	a := promauto.With(reg).NewHistogramVec(prometheus.HistogramOpts{
+		Name: "superpeer_peer_announce_delay_seconds", Help: "announce",
+		Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"stream"})
+	for _, v := range []float64{0.003, 0.08, 0.1, 0.11, 2} {
+		a.WithLabelValues("a").Observe(v)
+	}
+	a.WithLabelValues("b").Observe(0.06)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	m, err := scrapeMetrics(srv.URL)
 	require.NoError(t, err)
 	require.Equal(t, 5.0, m[setupCount])
 	require.Equal(t, 3.0, m[setupFast], "0.004, 0.03 and 0.1 are within 100 ms")
+	require.Equal(t, 6.0, m[announceCount])
+	require.Equal(t, 4.0, m[announceFast], "0.003, 0.06, 0.08 and 0.1 are within 100 ms")
+	require.Equal(t, 1.0, m[announceLE+"0.005"])
+	require.Equal(t, 5.0, m[announceLE+"0.25"])
+	require.Equal(t, 6.0, m[announceLE+"+Inf"])
+
+	// Between two samples: of the 4 new observations (0.02, 0.03, 0.03,
+	// 0.3 s), half are within the 50 ms bucket, 99 % only within 500 ms.
+	before := map[float64]float64{0.025: 1, 0.05: 3, 0.5: 6, math.Inf(1): 6}
+	after := map[float64]float64{0.025: 2, 0.05: 6, 0.5: 10, math.Inf(1): 10}
+	b, ok := quantileBound(before, after, 0.5)
+	require.True(t, ok)
+	require.Equal(t, 0.05, b)
+	b, ok = quantileBound(before, after, 0.99)
+	require.True(t, ok)
+	require.Equal(t, 0.5, b)
+	_, ok = quantileBound(after, after, 0.5)
+	require.False(t, ok, "no observations between the samples")
 }
 
 func TestOriginContent(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,10 +37,17 @@ type procSample struct {
 	// (superpeer_peer_setup_seconds); -1 when the metrics could not be read,
 	// 0 when the target does not export it.
 	setups, setupsFast float64
+	// announces and announcesFast count the announcements of newly held
+	// segments superpeer wrote to browsers, in all and within 100 ms of
+	// holding the bytes (superpeer_peer_announce_delay_seconds), as setups.
+	announces, announcesFast float64
+	// announceLE is that histogram's cumulative buckets by upper bound in
+	// seconds (+Inf included), summed over streams.
+	announceLE map[float64]float64
 }
 
 func sampleProc(pid int, metricsURL string) (procSample, error) {
-	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1, setups: -1, setupsFast: -1}
+	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1, setups: -1, setupsFast: -1, announces: -1, announcesFast: -1}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, fmt.Errorf("read status: %w", err)
@@ -65,8 +73,19 @@ func sampleProc(pid int, metricsURL string) (procSample, error) {
 			if v, ok := m["go_memstats_stack_inuse_bytes"]; ok {
 				s.stackInuse = int64(v)
 			}
-			// No series before the first connection opens.
+			// No series before the first connection opens (or announcement).
 			s.setups, s.setupsFast = m[setupCount], m[setupFast]
+			s.announces, s.announcesFast = m[announceCount], m[announceFast]
+			for k, v := range m {
+				if le, ok := strings.CutPrefix(k, announceLE); ok {
+					if f, err := strconv.ParseFloat(le, 64); err == nil {
+						if s.announceLE == nil {
+							s.announceLE = map[float64]float64{}
+						}
+						s.announceLE[f] = v
+					}
+				}
+			}
 		}
 	}
 	return s, nil
@@ -145,20 +164,35 @@ func scrapeMetrics(url string) (map[string]float64, error) {
 	return parseMetrics(resp.Body)
 }
 
-// Keys of parseMetrics' result for superpeer's setup histogram, direction
-// "answer", summed over streams.
+// Keys of parseMetrics' result for superpeer's setup histogram (direction
+// "answer") and its per-browser announcement histogram, summed over streams.
 const (
-	setupCount = "setup_count"
-	setupFast  = "setup_within_100ms"
+	setupCount    = "setup_count"
+	setupFast     = "setup_within_100ms"
+	announceCount = "announce_count"
+	announceFast  = "announce_within_100ms"
+	// announceLE followed by a bucket's le label value is that cumulative
+	// bucket of the announcement histogram.
+	announceLE = "announce_le_"
 )
+
+// shareSeries are the histograms whose count and 100 ms bucket parseMetrics
+// sums: the series of name whose labels hold match.
+var shareSeries = []struct{ name, match, count, fast string }{
+	{"superpeer_peer_setup_seconds", `direction="answer"`, setupCount, setupFast},
+	{"superpeer_peer_announce_delay_seconds", "", announceCount, announceFast},
+}
 
 func parseMetrics(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if key, v, ok := setupSeries(sc.Text()); ok {
+		if key, v, ok := shareSeriesValue(sc.Text()); ok {
 			out[key] += v
+		}
+		if le, v, ok := announceBucket(sc.Text()); ok {
+			out[announceLE+le] += v
 			continue
 		}
 		for _, name := range scrapedMetrics {
@@ -311,24 +345,70 @@ func machineSummary() string {
 	return fmt.Sprintf("%d CPUs (%s)%s, %s %s/%s", runtime.NumCPU(), model, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// setupSeries recognises the series of superpeer_peer_setup_seconds that
-// parseMetrics sums: direction "answer", its count and its 100 ms bucket.
-func setupSeries(line string) (string, float64, bool) {
-	name, rest, ok := strings.Cut(line, "{")
-	if !ok || !strings.HasPrefix(name, "superpeer_peer_setup_seconds_") {
+// announceBucket recognises a bucket of superpeer_peer_announce_delay_seconds
+// and returns its le label's value and the bucket's count.
+func announceBucket(line string) (string, float64, bool) {
+	rest, ok := strings.CutPrefix(line, "superpeer_peer_announce_delay_seconds_bucket{")
+	if !ok {
 		return "", 0, false
 	}
 	labels, value, ok := strings.Cut(rest, "} ")
-	if !ok || !strings.Contains(labels, `direction="answer"`) {
+	if !ok {
+		return "", 0, false
+	}
+	_, le, ok := strings.Cut(labels, `le="`)
+	if !ok {
+		return "", 0, false
+	}
+	le, _, _ = strings.Cut(le, `"`)
+	v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return le, v, true
+}
+
+// quantileBound returns the smallest bucket bound (seconds) under which at
+// least the fraction q of the observations between two samples of a
+// cumulative histogram fell, and false when there were none.
+func quantileBound(before, after map[float64]float64, q float64) (float64, bool) {
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	if total <= 0 {
+		return 0, false
+	}
+	bound := math.Inf(1)
+	for le, v := range after {
+		if v-before[le] >= q*total && le < bound {
+			bound = le
+		}
+	}
+	return bound, true
+}
+
+// shareSeriesValue recognises a series of shareSeries that parseMetrics
+// sums, its count or its 100 ms bucket, and returns its key and value.
+func shareSeriesValue(line string) (string, float64, bool) {
+	name, rest, ok := strings.Cut(line, "{")
+	if !ok {
+		return "", 0, false
+	}
+	labels, value, ok := strings.Cut(rest, "} ")
+	if !ok {
 		return "", 0, false
 	}
 	var key string
-	switch {
-	case name == "superpeer_peer_setup_seconds_count":
-		key = setupCount
-	case name == "superpeer_peer_setup_seconds_bucket" && strings.Contains(labels, `le="0.1"`):
-		key = setupFast
-	default:
+	for _, h := range shareSeries {
+		if !strings.Contains(labels, h.match) {
+			continue
+		}
+		switch {
+		case name == h.name+"_count":
+			key = h.count
+		case name == h.name+"_bucket" && strings.Contains(labels, `le="0.1"`):
+			key = h.fast
+		}
+	}
+	if key == "" {
 		return "", 0, false
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)

@@ -26,6 +26,12 @@ func figureLine(r result) string {
 	if a := r.Announce; a != nil {
 		s += fmt.Sprintf("; live announce p50/p99/max %.1f/%.1f/%.1f ms over %d browser×segment pairs, %d missing, %.0f µs CPU each",
 			a.P50Ms, a.P99Ms, a.MaxMs, a.Samples, a.Missing, a.CPUUsPerAnnounce)
+		if a.SeedFast >= 0 {
+			s += fmt.Sprintf(", %.0f written by the seed's clock, %.1f %% within 100 ms", a.SeedAnnounces, 100*a.SeedFast)
+			if a.SeedP99Ms >= 0 {
+				s += fmt.Sprintf(", p50 ≤ %.0f ms, p99 ≤ %.0f ms", a.SeedP50Ms, a.SeedP99Ms)
+			}
+		}
 	}
 	if p := r.Pull; p != nil {
 		s += fmt.Sprintf("; pull %.0f Mbit/s at %.2f cores = %.0f Mbit/s/core, latency p50/p99 %.0f/%.0f ms, %d stalls, %d bad, %d errors",

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"syscall"
@@ -92,6 +93,19 @@ type announceResult struct {
 	// idle rate, per (browser, segment) pair: the fetches of the segments
 	// included, so an upper bound of the cost of one announcement.
 	CPUUsPerAnnounce float64 `json:"cpu_us_per_announce"`
+	// SeedAnnounces counts the announcements of new segments the target
+	// wrote to browsers over the phase by its own clock
+	// (superpeer_peer_announce_delay_seconds), and SeedFast the share of
+	// them written within 100 ms of the target holding the segment: its
+	// side of the delay, without the simulated browsers, whose work shares
+	// the box. SeedFast is -1 for a target that does not export it.
+	SeedAnnounces float64 `json:"seed_announces"`
+	SeedFast      float64 `json:"seed_announce_within_100ms"`
+	// SeedP50Ms and SeedP99Ms bound the target's own delays from above: the
+	// smallest bucket of its histogram that holds half, and 99 %, of them
+	// (-1 when unknown; +Inf as 0 ms never happens, the last bucket is 5 s).
+	SeedP50Ms float64 `json:"seed_announce_p50_at_most_ms"`
+	SeedP99Ms float64 `json:"seed_announce_p99_at_most_ms"`
 }
 
 type pullResult struct {
@@ -291,7 +305,17 @@ func announcePhase(ctx context.Context, t *target, held []*browser, org *origin,
 		return nil, err
 	}
 
-	ar := &announceResult{Segments: n}
+	ar := &announceResult{Segments: n, SeedFast: -1, SeedP50Ms: -1, SeedP99Ms: -1}
+	if p0.announces >= 0 && p1.announces > p0.announces {
+		ar.SeedAnnounces = p1.announces - p0.announces
+		ar.SeedFast = (p1.announcesFast - p0.announcesFast) / ar.SeedAnnounces
+		if b, ok := quantileBound(p0.announceLE, p1.announceLE, 0.5); ok && !math.IsInf(b, 1) {
+			ar.SeedP50Ms = b * 1000
+		}
+		if b, ok := quantileBound(p0.announceLE, p1.announceLE, 0.99); ok && !math.IsInf(b, 1) {
+			ar.SeedP99Ms = b * 1000
+		}
+	}
 	var lat []time.Duration
 	for i, b := range held {
 		for k, at := range seen[i] {
