@@ -37,17 +37,15 @@ type procSample struct {
 	// (superpeer_peer_setup_seconds); -1 when the metrics could not be read,
 	// 0 when the target does not export it.
 	setups, setupsFast float64
-	// announces and announcesFast count the announcements of newly held
-	// segments superpeer wrote to browsers, in all and within 100 ms of
-	// holding the bytes (superpeer_peer_announce_delay_seconds), as setups.
-	announces, announcesFast float64
-	// announceLE is that histogram's cumulative buckets by upper bound in
-	// seconds (+Inf included), summed over streams.
+	// announceLE is superpeer_peer_announce_delay_seconds, the
+	// announcements of newly held segments superpeer wrote to browsers: its
+	// cumulative buckets by upper bound in seconds (+Inf, the count,
+	// included), summed over streams; nil before the first.
 	announceLE map[float64]float64
 }
 
 func sampleProc(pid int, metricsURL string) (procSample, error) {
-	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1, setups: -1, setupsFast: -1, announces: -1, announcesFast: -1}
+	s := procSample{at: time.Now(), goroutines: -1, heapInuse: -1, stackInuse: -1, setups: -1, setupsFast: -1}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, fmt.Errorf("read status: %w", err)
@@ -73,9 +71,8 @@ func sampleProc(pid int, metricsURL string) (procSample, error) {
 			if v, ok := m["go_memstats_stack_inuse_bytes"]; ok {
 				s.stackInuse = int64(v)
 			}
-			// No series before the first connection opens (or announcement).
+			// No series before the first connection opens.
 			s.setups, s.setupsFast = m[setupCount], m[setupFast]
-			s.announces, s.announcesFast = m[announceCount], m[announceFast]
 			for k, v := range m {
 				if le, ok := strings.CutPrefix(k, announceLE); ok {
 					if f, err := strconv.ParseFloat(le, 64); err == nil {
@@ -165,31 +162,23 @@ func scrapeMetrics(url string) (map[string]float64, error) {
 }
 
 // Keys of parseMetrics' result for superpeer's setup histogram (direction
-// "answer") and its per-browser announcement histogram, summed over streams.
+// "answer") and its announcement histogram's buckets, summed over streams.
 const (
-	setupCount    = "setup_count"
-	setupFast     = "setup_within_100ms"
-	announceCount = "announce_count"
-	announceFast  = "announce_within_100ms"
+	setupCount = "setup_count"
+	setupFast  = "setup_within_100ms"
 	// announceLE followed by a bucket's le label value is that cumulative
-	// bucket of the announcement histogram.
+	// bucket of superpeer_peer_announce_delay_seconds.
 	announceLE = "announce_le_"
 )
-
-// shareSeries are the histograms whose count and 100 ms bucket parseMetrics
-// sums: the series of name whose labels hold match.
-var shareSeries = []struct{ name, match, count, fast string }{
-	{"superpeer_peer_setup_seconds", `direction="answer"`, setupCount, setupFast},
-	{"superpeer_peer_announce_delay_seconds", "", announceCount, announceFast},
-}
 
 func parseMetrics(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if key, v, ok := shareSeriesValue(sc.Text()); ok {
+		if key, v, ok := setupSeries(sc.Text()); ok {
 			out[key] += v
+			continue
 		}
 		if le, v, ok := announceBucket(sc.Text()); ok {
 			out[announceLE+le] += v
@@ -385,30 +374,24 @@ func quantileBound(before, after map[float64]float64, q float64) (float64, bool)
 	return bound, true
 }
 
-// shareSeriesValue recognises a series of shareSeries that parseMetrics
-// sums, its count or its 100 ms bucket, and returns its key and value.
-func shareSeriesValue(line string) (string, float64, bool) {
+// setupSeries recognises the series of superpeer_peer_setup_seconds that
+// parseMetrics sums: direction "answer", its count and its 100 ms bucket.
+func setupSeries(line string) (string, float64, bool) {
 	name, rest, ok := strings.Cut(line, "{")
-	if !ok {
+	if !ok || !strings.HasPrefix(name, "superpeer_peer_setup_seconds_") {
 		return "", 0, false
 	}
 	labels, value, ok := strings.Cut(rest, "} ")
-	if !ok {
+	if !ok || !strings.Contains(labels, `direction="answer"`) {
 		return "", 0, false
 	}
 	var key string
-	for _, h := range shareSeries {
-		if !strings.Contains(labels, h.match) {
-			continue
-		}
-		switch {
-		case name == h.name+"_count":
-			key = h.count
-		case name == h.name+"_bucket" && strings.Contains(labels, `le="0.1"`):
-			key = h.fast
-		}
-	}
-	if key == "" {
+	switch {
+	case name == "superpeer_peer_setup_seconds_count":
+		key = setupCount
+	case name == "superpeer_peer_setup_seconds_bucket" && strings.Contains(labels, `le="0.1"`):
+		key = setupFast
+	default:
 		return "", 0, false
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)

@@ -306,9 +306,9 @@ func announcePhase(ctx context.Context, t *target, held []*browser, org *origin,
 	}
 
 	ar := &announceResult{Segments: n, SeedFast: -1, SeedP50Ms: -1, SeedP99Ms: -1}
-	if p0.announces >= 0 && p1.announces > p0.announces {
-		ar.SeedAnnounces = p1.announces - p0.announces
-		ar.SeedFast = (p1.announcesFast - p0.announcesFast) / ar.SeedAnnounces
+	if total := p1.announceLE[math.Inf(1)] - p0.announceLE[math.Inf(1)]; total > 0 {
+		ar.SeedAnnounces = total
+		ar.SeedFast = (p1.announceLE[0.1] - p0.announceLE[0.1]) / total
 		if b, ok := quantileBound(p0.announceLE, p1.announceLE, 0.5); ok && !math.IsInf(b, 1) {
 			ar.SeedP50Ms = b * 1000
 		}
